@@ -52,7 +52,7 @@ class IntegratedGradients(Attribution):
     Args:
         n_steps: number of path points ``m`` (RAR: 50 in training, 100 in evaluation).
         method: Riemann rule, one of ``riemann_right`` (default), ``riemann_left``, ``riemann_middle``,
-            ``riemann_trapezoid``.
+            ``riemann_trapezoid`` (weights sum to 1; captum's trapezoid weights sum to ``(m - 1) / m``).
         baseline: constant baseline value used when ``baselines`` is not passed at call time (0 = black image).
         internal_batch_size: maximum number of path points per forward pass (``None``: all at once).
         objective: explained scalar (``logit`` default; RAR training uses ``loss``).

@@ -1,0 +1,6 @@
+"""LightningModules: natural, PGD and RAR training, and the evaluation jobs of ``evaluate.py``."""
+
+from robattr.training.classifier import ClassifierModule
+from robattr.training.modes import IGNormTraining, IGSumNormTraining, NaturalTraining, PGDTraining
+
+__all__ = ["ClassifierModule", "IGNormTraining", "IGSumNormTraining", "NaturalTraining", "PGDTraining"]

@@ -1,0 +1,135 @@
+"""The shared classifier LightningModule: metrics, validation under PGD, IG map grids."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+import torchvision
+from lightning.pytorch import LightningModule
+from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from torch import Tensor, nn
+from torchmetrics.classification import MulticlassAccuracy
+
+from robattr.attacks import PGD
+from robattr.attribution import IntegratedGradients, attribution_map
+
+Reduction = Literal["mean", "sum"]
+
+
+def reduce_batch(values: Tensor, reduction: Reduction) -> Tensor:
+    """Mean or sum over the batch (RAR sums; see the training modules' docstrings)."""
+    return values.sum() if reduction == "sum" else values.mean()
+
+
+class ClassifierModule(LightningModule):
+    """Base LightningModule of every training mode: subclasses override only :meth:`compute_loss`.
+
+    Logs ``train/loss``, ``train/acc``, ``val/acc``, ``val/pgd_acc`` (when ``val_attack`` is set) and, at the end of
+    each validation epoch, a TensorBoard image grid of the inputs and their IG maps for a fixed validation batch.
+    ``test`` logs ``test/acc`` and ``test/pgd_acc``. Attacks run with ``torch.enable_grad()``: the trainer must run
+    with ``inference_mode=False`` (robattr's configs set it).
+
+    Args:
+        net: the classifier (inputs in ``[0, 1]``, normalisation inside).
+        num_classes: number of classes (for the accuracy metrics).
+        optimizer: optimizer factory (LightningCLI ``class_path`` / ``init_args``), default ``torch.optim.Adam``.
+        lr_scheduler: optional scheduler factory, stepped every optimizer step.
+        val_attack: PGD used for the ``val/pgd_acc`` and ``test/pgd_acc`` metrics (``None``: skip).
+        loss_reduction: ``mean`` or ``sum`` of the per-sample losses over the batch.
+        num_vis: images in the IG map grid (0 disables it).
+        vis_ig_steps: IG steps for the map grid.
+    """
+
+    def __init__(
+        self,
+        net: nn.Module,
+        num_classes: int = 10,
+        optimizer: OptimizerCallable = torch.optim.Adam,
+        lr_scheduler: LRSchedulerCallable | None = None,
+        val_attack: PGD | None = None,
+        loss_reduction: Reduction = "mean",
+        num_vis: int = 16,
+        vis_ig_steps: int = 50,
+    ) -> None:
+        super().__init__()
+        if loss_reduction not in ("mean", "sum"):
+            raise ValueError(f"Expected `loss_reduction` to be one of ['mean', 'sum'], but got {loss_reduction!r}")
+        if num_classes < 2:
+            raise ValueError(f"Expected `num_classes` to be an integer >= 2, but got {num_classes}")
+        if num_vis < 0:
+            raise ValueError(f"Expected `num_vis` to be a non-negative integer, but got {num_vis}")
+        self.save_hyperparameters(logger=False)
+        self.net = net
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = lr_scheduler
+        self.val_attack = val_attack
+        self.loss_reduction = loss_reduction
+        self.num_vis = num_vis
+        self.vis_ig = IntegratedGradients(n_steps=vis_ig_steps)
+        acc = MulticlassAccuracy(num_classes, average="micro")
+        self.train_acc, self.val_acc, self.test_acc = acc.clone(), acc.clone(), acc.clone()
+        self.val_pgd_acc, self.test_pgd_acc = acc.clone(), acc.clone()
+        self._vis_batch: tuple[Tensor, Tensor] | None = None
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+    def compute_loss(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+        """Return ``(loss, logits on the clean batch, extra scalars to log)``. Natural training by default."""
+        logits = self.net(x)
+        return reduce_batch(F.cross_entropy(logits, y, reduction="none"), self.loss_reduction), logits, {}
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        x, y = batch[0], batch[1]
+        loss, logits, extra = self.compute_loss(x, y)
+        self.train_acc(logits.detach(), y)
+        self.log("train/loss", loss, prog_bar=True)
+        self.log("train/acc", self.train_acc, on_step=False, on_epoch=True, prog_bar=True)
+        for name, value in extra.items():
+            self.log(f"train/{name}", value)
+        return loss
+
+    def _eval_step(self, batch: tuple[Tensor, Tensor], stage: str) -> None:
+        x, y = batch[0], batch[1]
+        acc, pgd_acc = (self.val_acc, self.val_pgd_acc) if stage == "val" else (self.test_acc, self.test_pgd_acc)
+        with torch.no_grad():
+            logits = self.net(x)
+        acc(logits, y)
+        self.log(f"{stage}/acc", acc, prog_bar=True)
+        if self.val_attack is not None:
+            with torch.enable_grad():
+                x_adv = self.val_attack(self.net, x, y)
+            with torch.no_grad():
+                pgd_acc(self.net(x_adv), y)
+            self.log(f"{stage}/pgd_acc", pgd_acc, prog_bar=True)
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        if batch_idx == 0 and self._vis_batch is None and self.num_vis > 0:
+            self._vis_batch = (batch[0][: self.num_vis].detach().clone(), batch[1][: self.num_vis].detach().clone())
+        self._eval_step(batch, "val")
+
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._eval_step(batch, "test")
+
+    def on_validation_epoch_end(self) -> None:
+        if self._vis_batch is None or self.trainer.sanity_checking or not self.trainer.is_global_zero:
+            return
+        experiment = getattr(self.logger, "experiment", None)
+        if experiment is None or not hasattr(experiment, "add_image"):
+            return
+        x, y = self._vis_batch
+        maps = attribution_map(self.vis_ig(self.net, x, y))
+        maps = maps / maps.flatten(1).amax(1).clamp_min(1e-12).view(-1, 1, 1)
+        images = x if x.shape[1] == 3 else x.expand(-1, 3, -1, -1)
+        heat = maps.unsqueeze(1).expand(-1, 3, -1, -1)
+        grid = torchvision.utils.make_grid(torch.cat([images, heat]).cpu(), nrow=x.shape[0], pad_value=1.0)
+        experiment.add_image("val/ig_maps", grid, self.global_step)
+
+    def configure_optimizers(self):
+        optimizer = self.optimizer_factory(self.parameters())
+        if self.scheduler_factory is None:
+            return optimizer
+        scheduler = self.scheduler_factory(optimizer)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
