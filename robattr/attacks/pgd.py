@@ -128,6 +128,13 @@ class PGD:
         self.clip_min, self.clip_max = clip_min, clip_max
         self._step = STEPS[norm](eps, step_size)
 
+    def scaled(self, factor: float) -> PGD:
+        """The same attack with ``eps`` and ``step_size`` multiplied by ``factor`` in ``(0, 1]`` (eps warm-up)."""
+        if not 0 < factor <= 1:
+            raise ValueError(f"Expected `factor` to be in (0, 1], but got {factor}")
+        return PGD(self.eps * factor, self.step_size * factor, self.steps, self.norm, self.random_start, self.restarts,
+                   self.keep_best, self.clip_min, self.clip_max)
+
     def __call__(self, model: nn.Module, x: Tensor, y: Tensor, loss_fn: LossFn | None = None) -> Tensor:
         loss_fn = loss_fn or cross_entropy_loss
         x0 = x.detach()

@@ -40,6 +40,9 @@ class ClassifierModule(LightningModule):
         loss_reduction: ``mean`` or ``sum`` of the per-sample losses over the batch.
         num_vis: images in the IG map grid (0 disables it).
         vis_ig_steps: IG steps for the map grid.
+        eps_warmup_steps: training attacks (PGD, RAR's inner maximisation) ramp ``eps`` and ``step_size`` linearly
+            from 0 to their configured values over this many optimizer steps. 0 (RAR's setting) disables it; the
+            short CPU quickstarts use it because PGD training at eps 0.3 from scratch stalls for thousands of steps.
     """
 
     def __init__(
@@ -52,12 +55,15 @@ class ClassifierModule(LightningModule):
         loss_reduction: Reduction = "mean",
         num_vis: int = 16,
         vis_ig_steps: int = 50,
+        eps_warmup_steps: int = 0,
     ) -> None:
         super().__init__()
         if loss_reduction not in ("mean", "sum"):
             raise ValueError(f"Expected `loss_reduction` to be one of ['mean', 'sum'], but got {loss_reduction!r}")
         if num_classes < 2:
             raise ValueError(f"Expected `num_classes` to be an integer >= 2, but got {num_classes}")
+        if eps_warmup_steps < 0:
+            raise ValueError(f"Expected `eps_warmup_steps` to be a non-negative integer, but got {eps_warmup_steps}")
         if num_vis < 0:
             raise ValueError(f"Expected `num_vis` to be a non-negative integer, but got {num_vis}")
         self.save_hyperparameters(logger=False)
@@ -67,6 +73,7 @@ class ClassifierModule(LightningModule):
         self.val_attack = val_attack
         self.loss_reduction = loss_reduction
         self.num_vis = num_vis
+        self.eps_warmup_steps = eps_warmup_steps
         self.vis_ig = IntegratedGradients(n_steps=vis_ig_steps)
         acc = MulticlassAccuracy(num_classes, average="micro")
         self.train_acc, self.val_acc, self.test_acc = acc.clone(), acc.clone(), acc.clone()
@@ -75,6 +82,12 @@ class ClassifierModule(LightningModule):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)
+
+    def training_attack(self, attack: PGD) -> PGD:
+        """``attack`` with ``eps`` ramped up over the first ``eps_warmup_steps`` optimizer steps."""
+        if self.eps_warmup_steps == 0 or self.global_step >= self.eps_warmup_steps:
+            return attack
+        return attack.scaled((self.global_step + 1) / (self.eps_warmup_steps + 1))
 
     def compute_loss(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
         """Return ``(loss, logits on the clean batch, extra scalars to log)``. Natural training by default."""

@@ -30,7 +30,7 @@ class PGDTraining(ClassifierModule):
         self.attack = attack
 
     def compute_loss(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
-        x_adv = self.attack(self.net, x, y)
+        x_adv = self.training_attack(self.attack)(self.net, x, y)
         logits_adv = self.net(x_adv)
         loss = reduce_batch(F.cross_entropy(logits_adv, y, reduction="none"), self.loss_reduction)
         return loss, logits_adv, {}
@@ -79,7 +79,7 @@ class IGNormTraining(_IGRegularised):
         self.lam = lam
 
     def compute_loss(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
-        x_adv = self.attack(self.net, x, y, loss_fn=lambda m, xa, yy: self.ig_norm(self.ig_approx, x, xa, yy, True))
+        x_adv = self.training_attack(self.attack)(self.net, x, y, loss_fn=lambda m, xa, yy: self.ig_norm(self.ig_approx, x, xa, yy, True))
         logits = self.net(x)
         ce = reduce_batch(F.cross_entropy(logits, y, reduction="none"), self.loss_reduction)
         reg = reduce_batch(self.ig_norm(self.ig, x, x_adv, y, True), self.loss_reduction)
@@ -111,7 +111,7 @@ class IGSumNormTraining(_IGRegularised):
         return ce + self.beta * self.ig_norm(ig, x, x_adv, y, create_graph), logits_adv
 
     def compute_loss(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
-        x_adv = self.attack(self.net, x, y, loss_fn=lambda m, xa, yy: self._objective(self.ig_approx, x, xa, yy, True)[0])
+        x_adv = self.training_attack(self.attack)(self.net, x, y, loss_fn=lambda m, xa, yy: self._objective(self.ig_approx, x, xa, yy, True)[0])
         per_sample, logits_adv = self._objective(self.ig, x, x_adv, y, True)
         loss = reduce_batch(per_sample, self.loss_reduction)
         return loss, logits_adv, {}
