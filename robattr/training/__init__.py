@@ -1,7 +1,19 @@
 """LightningModules: natural, PGD and RAR training, and the evaluation jobs of ``evaluate.py``."""
 
+from robattr.training.attribution_robustness import AttributionRobustnessEvaluation
 from robattr.training.classifier import ClassifierModule
-from robattr.training.schedules import PiecewiseConstantLR
+from robattr.training.evaluation import EvaluationModule, load_classifier
 from robattr.training.modes import IGNormTraining, IGSumNormTraining, NaturalTraining, PGDTraining
+from robattr.training.schedules import PiecewiseConstantLR
 
-__all__ = ["ClassifierModule", "PiecewiseConstantLR", "IGNormTraining", "IGSumNormTraining", "NaturalTraining", "PGDTraining"]
+__all__ = [
+    "AttributionRobustnessEvaluation",
+    "ClassifierModule",
+    "EvaluationModule",
+    "IGNormTraining",
+    "IGSumNormTraining",
+    "NaturalTraining",
+    "PGDTraining",
+    "PiecewiseConstantLR",
+    "load_classifier",
+]
