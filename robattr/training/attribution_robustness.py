@@ -32,7 +32,8 @@ class AttributionRobustnessEvaluation(EvaluationModule):
 
     twice: with failed attacks counted as a perfect 1.0 (RAR's convention: the "perturbed" map is the clean map) and
     with failed attacks excluded. A ``chance`` row scores pairs of clean maps of *different* images (each image
-    against the next correctly classified one in its batch): the level a metric gives unrelated maps. Natural
+    against the next correctly classified one in its batch): the level a metric gives unrelated maps. Being
+    built from pairs inside a batch, only this row depends on the batch size and the number of processes. Natural
     accuracy and, when ``pgd`` is set, PGD accuracy are reported too. Image grids (clean / attacked image, clean /
     attacked map, top-k and top-k-div overlays) of the first batch go to TensorBoard.
 
