@@ -15,6 +15,7 @@ Neuron-explanation jobs (Network Dissection and its corruption) are subcommands:
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 from lightning.pytorch import LightningDataModule
@@ -43,6 +44,7 @@ def main(args: list[str] | None = None) -> None:
         seed_everything_default=0,
         save_config_kwargs={"overwrite": True},
         run=False,
+        parser_kwargs={"description": __doc__, "formatter_class": argparse.RawDescriptionHelpFormatter},
         args=argv,
     )
     cli.trainer.test(cli.model, datamodule=cli.datamodule)

@@ -10,6 +10,8 @@ Usage::
 
 from __future__ import annotations
 
+import argparse
+
 from lightning.pytorch import LightningDataModule
 from lightning.pytorch.cli import LightningCLI
 
@@ -37,6 +39,7 @@ def main(args: list[str] | None = None) -> RobattrCLI:
         trainer_defaults=TRAINER_DEFAULTS,
         seed_everything_default=0,
         save_config_kwargs={"overwrite": True},
+        parser_kwargs={"description": __doc__, "formatter_class": argparse.RawDescriptionHelpFormatter},
         args=args,
     )
 

@@ -1,0 +1,162 @@
+"""Throughput of every attribution method at 224x224, with its forward+backward pass count, vs captum.
+
+A ResNet-18 with random weights (1000 classes) explains a small batch. For each method the table gives images per
+second, the forward+backward passes it needs per image, the time per (pass x image), and captum's images per
+second for the same computation where captum has the method. The time of one plain forward+backward of the batch,
+divided by its size, is the floor "per pass-image" any method can reach. Usage::
+
+    python benchmarks/attribution_methods.py                          # CPU, batch 4, about 3 minutes
+    python benchmarks/attribution_methods.py --device cuda --batch 16 --repeats 3
+    python benchmarks/attribution_methods.py --write-readme           # (re)write the section of benchmarks/README.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import platform
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from captum.attr import GradientShap as CaptumGradientShap
+from captum.attr import IntegratedGradients as CaptumIG
+from captum.attr import LayerAttribution, LayerGradCam, NoiseTunnel
+from captum.attr import Saliency as CaptumSaliency
+
+from robattr.attribution import (
+    LRP,
+    AdversarialGradientIntegration,
+    DeepLift,
+    ExpectedGradients,
+    FullGrad,
+    GradCAM,
+    GradientShap,
+    IGSmoothGrad,
+    IGSquared,
+    IGUniform,
+    InputXGradient,
+    IntegratedGradients,
+    LocalPathIntegration,
+    Recalibrated,
+    Saliency,
+    SmoothGrad,
+    default_cam_layer,
+)
+from robattr.models import TorchvisionClassifier
+
+SECTION = "## Attribution methods"
+
+
+def timed(fn: Callable[[], object], device: torch.device, repeats: int) -> float:
+    """Seconds per call of ``fn`` after one warm-up call."""
+    fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return (time.perf_counter() - start) / repeats
+
+
+def run(device: torch.device, batch: int, repeats: int, chunk: int) -> tuple[list[dict], float]:
+    torch.manual_seed(0)
+    model = TorchvisionClassifier("resnet18", num_classes=1000).to(device).eval()
+    model.requires_grad_(False)
+    x = torch.rand(batch, 3, 224, 224, device=device)
+    y = torch.randint(0, 1000, (batch,), device=device)
+    pool = torch.rand(16, 3, 224, 224)
+    r, k = 10, 5
+
+    def forward_backward() -> None:
+        xi = x.detach().requires_grad_(True)
+        torch.autograd.grad(model(xi).gather(1, y[:, None]).sum(), xi)
+
+    per_pass = timed(forward_backward, device, repeats) / batch
+    eg = ExpectedGradients(r, k, internal_batch_size=chunk).fit(None, pool)
+    lpi = LocalPathIntegration(n_prototypes=4, n_points=k, internal_batch_size=chunk, n_init=1)
+    lpi.fit(model, pool.to(device))
+    layer = model.get_submodule(default_cam_layer(model))
+    refs = eg.references(model, x, y)
+    captum_refs = refs.flatten(0, 1)
+    methods: list[tuple[str, Callable[[], object], int, Callable[[], object] | None]] = [
+        ("Input gradient", lambda: Saliency()(model, x, y), 1, lambda: CaptumSaliency(model).attribute(x, target=y, abs=False)),
+        ("Grad-CAM", lambda: GradCAM(align_corners=False)(model, x, y), 1,
+         lambda: LayerAttribution.interpolate(LayerGradCam(model, layer).attribute(x, target=y, relu_attributions=True), (224, 224), "bilinear")),
+        ("SmoothGrad (10)", lambda: SmoothGrad(10, internal_batch_size=chunk)(model, x, y), 10,
+         lambda: NoiseTunnel(CaptumSaliency(model)).attribute(x, nt_type="smoothgrad", nt_samples=10, nt_samples_batch_size=chunk, stdevs=0.15, target=y, abs=False)),
+        ("FullGrad", lambda: FullGrad()(model, x, y), 1, None),
+        ("IG (5 points)", lambda: IntegratedGradients(5, internal_batch_size=chunk)(model, x, y), 5,
+         lambda: CaptumIG(model).attribute(x, target=y, n_steps=5, method="riemann_right", internal_batch_size=chunk)),
+        ("IG-Uniform (10 x 5)", lambda: IGUniform(r, k, internal_batch_size=chunk)(model, x, y), r * k, None),
+        ("IG-Uniform, valid_ip", lambda: Recalibrated(IGUniform(r, k, internal_batch_size=chunk))(model, x, y), r * k, None),
+        ("IG-SG (10 x 5)", lambda: IGSmoothGrad(r, k, internal_batch_size=chunk)(model, x, y), r * k, None),
+        ("IG-SQ (10 x 5)", lambda: IGSquared(r, k, internal_batch_size=chunk)(model, x, y), r * k, None),
+        ("EG (10 x 5)", lambda: eg(model, x, y, references=refs), r * k,
+         lambda: CaptumGradientShap(model).attribute(x, baselines=captum_refs, n_samples=r * k, stdevs=0.0, target=y)),
+        ("AGI (10 classes x 5 steps)", lambda: AdversarialGradientIntegration(r, k, internal_batch_size=chunk)(model, x, y), 2 * r * k, None),
+        ("LPI (4 prototypes x 5)", lambda: lpi(model, x, y), 4 * k, None),
+        ("InputXGradient (captum adapter)", lambda: InputXGradient()(model, x, y), 1, None),
+        ("DeepLift (captum adapter)", lambda: DeepLift()(model, x, y), 1, None),
+        ("GradientShap (captum adapter, 50)", lambda: GradientShap(n_samples=50)(model, x, y), 50, None),
+        ("LRP (captum adapter)", lambda: LRP()(model, x, y), 1, None),
+    ]
+    rows = []
+    for name, ours, passes, captum in methods:
+        t = timed(ours, device, repeats)
+        t_captum = timed(captum, device, repeats) if captum is not None else None
+        rows.append({
+            "method": name, "passes": passes, "img_s": batch / t, "ms_per_pass_img": 1000 * t / (batch * passes),
+            "captum_img_s": None if t_captum is None else batch / t_captum,
+        })
+    return rows, per_pass
+
+
+def table(rows: list[dict], per_pass: float, device: torch.device, batch: int, repeats: int, chunk: int) -> str:
+    gpu = f", {torch.cuda.get_device_name(device)}" if device.type == "cuda" else ""
+    lines = [
+        f"Machine: {platform.platform()}, {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads{gpu}; "
+        f"torch {torch.__version__}; {datetime.date.today()}. ResNet-18 (random weights, 1000 classes), 224x224, batch {batch}, "
+        f"internal_batch_size {chunk}, mean of {repeats} run(s) after a warm-up. One plain forward+backward: "
+        f"{1000 * per_pass:.1f} ms per image.",
+        "",
+        "| method | fwd+bwd passes / image | images / s | ms per pass-image | captum images / s |",
+        "|---|---|---|---|---|",
+    ]
+    for r in rows:
+        captum = "-" if r["captum_img_s"] is None else f"{r['captum_img_s']:.2f}"
+        lines.append(f"| {r['method']} | {r['passes']} | {r['img_s']:.2f} | {r['ms_per_pass_img']:.1f} | {captum} |")
+    return "\n".join(lines)
+
+
+def write_section(text: str, path: Path) -> None:
+    """Replace (or append) the "Attribution methods" section of ``path``, leaving the other sections alone."""
+    body = f"{SECTION}\n\nCommand: `python benchmarks/attribution_methods.py --write-readme`\n\n{text}\n"
+    old = path.read_text() if path.exists() else "# Benchmarks\n"
+    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
+    new = pattern.sub(lambda _m: body + "\n", old) if pattern.search(old) else old.rstrip("\n") + "\n\n" + body
+    path.write_text(new)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--chunk", type=int, default=40, help="internal_batch_size: points per forward pass")
+    parser.add_argument("--write-readme", action="store_true", help="write the table into benchmarks/README.md")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    rows, per_pass = run(device, args.batch, args.repeats, args.chunk)
+    text = table(rows, per_pass, device, args.batch, args.repeats, args.chunk)
+    print(text)
+    if args.write_readme:
+        write_section(text, Path(__file__).with_name("README.md"))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,32 @@
+"""Attribution-robustness metrics as :class:`torchmetrics.Metric` classes; functional forms in
+:mod:`robattr.metrics.functional`.
+
+Every class averages a per-sample score in ``score_sum`` / ``total`` states summed across processes, and its
+``update`` takes an optional bool ``valid`` mask ``(N,)`` to leave out samples (padded DDP duplicates, failed
+attacks). Metrics receive tensors (maps ``(N, H, W)``), never models.
+"""
+
+from robattr.metrics.center_of_mass import CenterOfMassShift
+from robattr.metrics.lens_rank_correlation import LENSKendallTau, LENSSpearmanRho
+from robattr.metrics.mean_score import MeanScore
+from robattr.metrics.rank_correlation import KendallTau, SpearmanRho
+from robattr.metrics.topk import LENSPrecision, LENSRecall, TopKIntersection
+from robattr.metrics.topk_div import LENSPrecisionDiv, LENSRecallDiv, TopKDivIntersection
+
+__all__ = [
+    # attribution robustness (clean vs perturbed maps)
+    "TopKIntersection",
+    "LENSRecall",
+    "LENSPrecision",
+    "TopKDivIntersection",
+    "LENSRecallDiv",
+    "LENSPrecisionDiv",
+    "KendallTau",
+    "SpearmanRho",
+    "CenterOfMassShift",
+    # robattr's own LENS rank-correlation variant
+    "LENSKendallTau",
+    "LENSSpearmanRho",
+    # generic per-sample mean (accuracy, attack success rate)
+    "MeanScore",
+]

@@ -1,0 +1,46 @@
+"""Functional attribution-robustness metrics: plain functions of clean and perturbed maps ``(N, H, W)``.
+
+One file per metric family, each with private ``_x_per_sample`` / ``_x_update`` / ``_x_compute`` helpers (used by
+the :mod:`robattr.metrics` classes) and public functions taking ``reduction="mean" | "none"``:
+
+- :mod:`.masks`: ``topk_mask`` and ``neighbourhood_mask``, the pixel sets the metrics (and attacks) use;
+- :mod:`.topk`: top-k intersection, LENS-recall and LENS-precision (Ghorbani et al. 2019; Kamath et al. 2024);
+- :mod:`.topk_div`: top-k-div selection and its intersection / LENS metrics (Kamath et al. 2024);
+- :mod:`.rank_correlation`: batched Kendall tau-b and Spearman rho;
+- :mod:`.lens_rank_correlation`: robattr's own LENS-Kendall / LENS-Spearman variant (max-filtered maps);
+- :mod:`.center_of_mass`: centre of mass and its dislocation (Ghorbani et al. 2019).
+
+Ties in every top-k set are broken by value descending, then flat (row-major) index ascending.
+"""
+
+from robattr.metrics.functional.center_of_mass import center_of_mass, center_of_mass_shift
+from robattr.metrics.functional.lens_rank_correlation import lens_kendall_tau, lens_spearman
+from robattr.metrics.functional.masks import neighbourhood_mask, topk_mask
+from robattr.metrics.functional.rank_correlation import kendall_tau, spearman
+from robattr.metrics.functional.topk import lens_precision, lens_recall, topk_intersection
+from robattr.metrics.functional.topk_div import (
+    lens_precision_div,
+    lens_recall_div,
+    topk_div_intersection,
+    topk_div_mask,
+)
+
+__all__ = [
+    # attribution robustness: top-k family (Ghorbani et al. 2019, Kamath et al. 2024)
+    "topk_mask",
+    "neighbourhood_mask",
+    "topk_intersection",
+    "lens_recall",
+    "lens_precision",
+    "topk_div_mask",
+    "topk_div_intersection",
+    "lens_recall_div",
+    "lens_precision_div",
+    # attribution robustness: rank correlations and centre of mass
+    "kendall_tau",
+    "spearman",
+    "lens_kendall_tau",
+    "lens_spearman",
+    "center_of_mass",
+    "center_of_mass_shift",
+]

@@ -1,0 +1,80 @@
+"""Per-sample score reductions and CPU chunking shared by the functional metrics and their classes (private)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Literal
+
+import numpy as np
+import torch
+from torch import Tensor
+
+Reduction = Literal["mean", "none"]
+
+
+def _score_dtype(maps: Tensor) -> torch.dtype:
+    """The dtype of the scores of ``maps``: the maps' own floating dtype, else the default float dtype."""
+    return maps.dtype if maps.is_floating_point() else torch.get_default_dtype()
+
+
+def _sum_valid(scores: Tensor, valid: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """Sum the per-sample ``scores`` ``(N,)`` over the samples kept by ``valid`` ``(N,)``; return ``(sum, count)``."""
+    if valid is None:
+        return scores.sum(), torch.tensor(scores.numel(), device=scores.device)
+    valid = valid.to(scores.device)
+    return scores[valid].sum(), valid.sum()
+
+
+def _mean_compute(score_sum: Tensor, total: Tensor) -> Tensor:
+    """Average of the accumulated scores; NaN when nothing was accumulated (``0 / 0``)."""
+    return score_sum / total
+
+
+def _reduce(scores: Tensor, reduction: Reduction) -> Tensor:
+    """Apply ``reduction`` to per-sample ``scores`` ``(N,)``: their mean, or the scores themselves."""
+    return scores.mean() if reduction == "mean" else scores
+
+
+_CPU_CHUNK_PIXELS = 2**16
+
+
+def _in_chunks(fn: Callable[..., Tensor], *maps: Tensor) -> Tensor:
+    """``fn(*maps)`` evaluated on slices of the batch and concatenated along dim 0.
+
+    On CPU the batch is cut into chunks of about ``2**16`` pixels (one 224x224 map, 83 28x28 maps), so that the many
+    elementwise passes of the metrics run in cache (a 2-5x speed-up at 224x224); on other devices ``fn`` sees the
+    whole batch.
+    """
+    n, per_map = maps[0].shape[0], math.prod(maps[0].shape[1:])
+    if maps[0].device.type != "cpu" or n * per_map <= _CPU_CHUNK_PIXELS:
+        return fn(*maps)
+    step = max(1, _CPU_CHUNK_PIXELS // max(per_map, 1))
+    return torch.cat([fn(*(m[i : i + step] for m in maps)) for i in range(0, n, step)])
+
+
+_NUMPY_SORTABLE = (torch.float32, torch.float64, torch.int32, torch.int64)
+
+
+def _sort_rows(values: Tensor) -> tuple[Tensor, Tensor]:
+    """``values.sort(1)`` (order among equal values unspecified); on CPU through numpy's SIMD sort, 5-10x faster."""
+    if values.device.type == "cpu" and values.dtype in _NUMPY_SORTABLE:
+        order = torch.from_numpy(np.argsort(values.detach().contiguous().numpy(), axis=1))
+        return values.gather(1, order), order
+    return values.sort(1)
+
+
+def _descending_order(values: Tensor) -> Tensor:
+    """Per row, the indices by value descending, then index ascending (the top-k tie rule), ``(N, D)`` int64.
+
+    A stable descending sort; on CPU two unstable numpy sorts instead (by value, then by ``(value group, index)``),
+    several times faster than torch's stable CPU sort.
+    """
+    if values.device.type != "cpu" or values.dtype not in _NUMPY_SORTABLE:
+        return torch.sort(values, dim=1, descending=True, stable=True).indices
+    n, d = values.shape
+    sorted_values, order = _sort_rows(-values)
+    new_value = torch.ones_like(sorted_values, dtype=torch.bool)
+    new_value[:, 1:] = sorted_values[:, 1:] != sorted_values[:, :-1]
+    key = new_value.cumsum(1) * d + order  # unique: value group (ascending -value), then index
+    return _sort_rows(key)[0] % d

@@ -1,0 +1,26 @@
+"""Helpers of :class:`~robattr.metrics.MeanScore`: the mean of per-sample values computed elsewhere (private)."""
+
+from __future__ import annotations
+
+from torch import Tensor
+
+from robattr.metrics.functional._checks import _check_valid
+from robattr.metrics.functional._utils import _mean_compute, _score_dtype, _sum_valid
+
+
+def _mean_score_update(
+    values: Tensor, valid: Tensor | None = None, validate_args: bool = True
+) -> tuple[Tensor, Tensor]:
+    """Return ``(sum of the valid values, number of valid values)`` of per-sample ``values`` ``(N,)``.
+
+    Bool values (correct / attack succeeded) count as 0 and 1.
+    """
+    if validate_args:
+        if not isinstance(values, Tensor) or values.dim() != 1:
+            got = f"shape {tuple(values.shape)}" if isinstance(values, Tensor) else repr(values)
+            raise ValueError(f"Expected `values` to be a 1-D tensor of shape (N,), but got {got}")
+        _check_valid(valid, values.shape[0])
+    return _sum_valid(values.to(_score_dtype(values)), valid)
+
+
+_mean_score_compute = _mean_compute

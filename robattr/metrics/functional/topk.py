@@ -1,0 +1,225 @@
+"""Top-k intersection and the LENS top-k metrics between clean and perturbed attribution maps.
+
+With ``O = T_k(clean)`` and ``P = T_k(perturbed)`` (``k`` largest pixels, ties by value descending then flat index
+ascending, see :func:`~robattr.metrics.functional.masks.topk_mask`) and ``N_r`` the Chebyshev-radius-``r`` square
+neighbourhood (:func:`~robattr.metrics.functional.masks.neighbourhood_mask`):
+
+- top-k intersection ``|O ∩ P| / k`` (Ghorbani et al., AAAI 2019; the clean-vs-attacked score, **not** Quantus'
+  ``TopKIntersection``, which localises against a ground-truth mask);
+- r-LENS-recall@k ``|N_r(O) ∩ P| / k``: the fraction of the perturbed top-k lying near some clean top-k pixel;
+- r-LENS-prec@k ``|O ∩ N_r(P)| / k``: the fraction of the clean top-k lying near some perturbed top-k pixel
+  (Kamath et al., "Rethinking Robustness of Model Attributions", AAAI 2024; names follow the released code).
+
+In the default 2-D mode ``topk <= LENS_r <= LENS_{r+1} <= 1``, ``LENS_0 = topk`` and
+``lens_precision(a, b) = lens_recall(b, a)``.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor
+
+from robattr.metrics.functional._checks import (
+    _check_flag,
+    _check_k,
+    _check_maps,
+    _check_radius,
+    _check_reduction,
+    _check_valid,
+)
+from robattr.metrics.functional._utils import Reduction, _in_chunks, _mean_compute, _reduce, _score_dtype, _sum_valid
+from robattr.metrics.functional.masks import neighbourhood_mask, topk_mask
+
+
+def _count_score(mask: Tensor, k: int, like: Tensor) -> Tensor:
+    """``|mask| / k`` per sample, in the score dtype of ``like``."""
+    return mask.flatten(1).sum(1).to(_score_dtype(like)) / k
+
+
+def _check_topk_args(clean: Tensor, perturbed: Tensor, k: int, radius: int = 0, flat_index: bool = False) -> None:
+    _check_maps(clean, perturbed)
+    _check_k(k, clean.shape[-2] * clean.shape[-1])
+    _check_radius(radius)
+    _check_flag(flat_index, "flat_index")
+
+
+def _topk_intersection_per_sample(clean: Tensor, perturbed: Tensor, k: int) -> Tensor:
+    """``|T_k(clean) ∩ T_k(perturbed)| / k`` per sample, ``(N,)``; no checks."""
+
+    def score(a: Tensor, b: Tensor) -> Tensor:
+        return _count_score(topk_mask(a, k, False) & topk_mask(b, k, False), k, a)
+
+    return _in_chunks(score, clean, perturbed)
+
+
+def _lens_recall_per_sample(clean: Tensor, perturbed: Tensor, k: int, radius: int, flat_index: bool) -> Tensor:
+    """``|N_r(T_k(clean)) ∩ T_k(perturbed)| / k`` per sample, ``(N,)``; no checks."""
+
+    def score(a: Tensor, b: Tensor) -> Tensor:
+        near_a = neighbourhood_mask(topk_mask(a, k, False), radius, flat_index, False)
+        return _count_score(near_a & topk_mask(b, k, False), k, a)
+
+    return _in_chunks(score, clean, perturbed)
+
+
+def _topk_intersection_update(
+    clean: Tensor, perturbed: Tensor, k: int, valid: Tensor | None = None, validate_args: bool = True
+) -> tuple[Tensor, Tensor]:
+    """Check the inputs and return ``(sum of per-sample scores over valid samples, number of valid samples)``."""
+    if validate_args:
+        _check_topk_args(clean, perturbed, k)
+        _check_valid(valid, clean.shape[0])
+    return _sum_valid(_topk_intersection_per_sample(clean, perturbed, k), valid)
+
+
+def _lens_recall_update(
+    clean: Tensor,
+    perturbed: Tensor,
+    k: int,
+    radius: int = 1,
+    flat_index: bool = False,
+    valid: Tensor | None = None,
+    validate_args: bool = True,
+) -> tuple[Tensor, Tensor]:
+    """Check the inputs and return ``(sum of LENS-recall over valid samples, number of valid samples)``."""
+    if validate_args:
+        _check_topk_args(clean, perturbed, k, radius, flat_index)
+        _check_valid(valid, clean.shape[0])
+    return _sum_valid(_lens_recall_per_sample(clean, perturbed, k, radius, flat_index), valid)
+
+
+def _lens_precision_update(
+    clean: Tensor,
+    perturbed: Tensor,
+    k: int,
+    radius: int = 1,
+    flat_index: bool = False,
+    valid: Tensor | None = None,
+    validate_args: bool = True,
+) -> tuple[Tensor, Tensor]:
+    """LENS-precision is LENS-recall with the maps swapped: ``|T_k(clean) ∩ N_r(T_k(perturbed))| / k``."""
+    if validate_args:
+        _check_topk_args(clean, perturbed, k, radius, flat_index)
+        _check_valid(valid, clean.shape[0])
+    return _sum_valid(_lens_recall_per_sample(perturbed, clean, k, radius, flat_index), valid)
+
+
+_topk_intersection_compute = _mean_compute
+_lens_recall_compute = _mean_compute
+_lens_precision_compute = _mean_compute
+
+
+def topk_intersection(
+    clean: Tensor, perturbed: Tensor, k: int, reduction: Reduction = "mean", validate_args: bool = True
+) -> Tensor:
+    """Top-k intersection ``|T_k(clean) ∩ T_k(perturbed)| / k`` of each pair of maps.
+
+    Ghorbani, Abid and Zou, "Interpretation of Neural Networks is Fragile", AAAI 2019. Symmetric; about ``k / (H W)``
+    for unrelated maps. Ties: value descending, then flat index ascending.
+
+    Args:
+        clean: maps of the unperturbed inputs ``(N, H, W)``.
+        perturbed: maps of the perturbed inputs ``(N, H, W)``.
+        k: number of top pixels, an integer in ``[1, H * W - 1]``.
+        reduction: ``"mean"`` over the batch, or ``"none"`` for the ``(N,)`` per-sample scores.
+        validate_args: check the arguments (set ``False`` to skip the checks).
+
+    Raises:
+        ValueError: if the shapes differ or are not 3-D, ``k`` is out of range or ``reduction`` unknown.
+        TypeError: if ``k`` is not an integer.
+
+    Example:
+        >>> import torch
+        >>> clean = torch.tensor([[[4.0, 3.0], [2.0, 1.0]]])
+        >>> perturbed = torch.tensor([[[4.0, 1.0], [2.0, 3.0]]])
+        >>> topk_intersection(clean, perturbed, k=2)
+        tensor(0.5000)
+    """
+    if validate_args:
+        _check_reduction(reduction)
+        _check_topk_args(clean, perturbed, k)
+    return _reduce(_topk_intersection_per_sample(clean, perturbed, k), reduction)
+
+
+def lens_recall(
+    clean: Tensor,
+    perturbed: Tensor,
+    k: int,
+    radius: int = 1,
+    flat_index: bool = False,
+    reduction: Reduction = "mean",
+    validate_args: bool = True,
+) -> Tensor:
+    """r-LENS-recall@k ``|N_r(T_k(clean)) ∩ T_k(perturbed)| / k``.
+
+    Kamath, Mittal, Deshpande and Balasubramanian, "Rethinking Robustness of Model Attributions", AAAI 2024: the
+    fraction of the perturbed top-k pixels within Chebyshev distance ``radius`` of some clean top-k pixel
+    (``radius=1``: the 3x3 window, "1-LENS"). ``radius=0`` gives the top-k intersection.
+
+    Args:
+        clean: maps of the unperturbed inputs ``(N, H, W)``.
+        perturbed: maps of the perturbed inputs ``(N, H, W)``.
+        k: number of top pixels, an integer in ``[1, H * W - 1]``.
+        radius: Chebyshev radius of the neighbourhood, ``>= 0``.
+        flat_index: use the released code's flat-index windows (row wrap, pixel 0 never counted, see
+            :func:`~robattr.metrics.functional.masks.neighbourhood_mask`) instead of clean 2-D windows.
+        reduction: ``"mean"`` over the batch, or ``"none"`` for the ``(N,)`` per-sample scores.
+        validate_args: check the arguments (set ``False`` to skip the checks).
+
+    Raises:
+        ValueError: if the shapes differ or are not 3-D, ``k`` or ``radius`` is out of range or ``reduction`` unknown.
+        TypeError: if ``k`` or ``radius`` is not an integer or ``flat_index`` not a bool.
+
+    Example:
+        >>> import torch
+        >>> clean = torch.zeros(1, 4, 4)
+        >>> clean[0, 1, 1] = 1.0
+        >>> perturbed = torch.roll(clean, shifts=1, dims=2)  # the same map, one pixel to the right
+        >>> lens_recall(clean, perturbed, k=1), lens_recall(clean, perturbed, k=1, radius=0)
+        (tensor(1.), tensor(0.))
+    """
+    if validate_args:
+        _check_reduction(reduction)
+        _check_topk_args(clean, perturbed, k, radius, flat_index)
+    return _reduce(_lens_recall_per_sample(clean, perturbed, k, radius, flat_index), reduction)
+
+
+def lens_precision(
+    clean: Tensor,
+    perturbed: Tensor,
+    k: int,
+    radius: int = 1,
+    flat_index: bool = False,
+    reduction: Reduction = "mean",
+    validate_args: bool = True,
+) -> Tensor:
+    """r-LENS-prec@k ``|T_k(clean) ∩ N_r(T_k(perturbed))| / k``.
+
+    Kamath et al., AAAI 2024: the fraction of the clean top-k pixels within Chebyshev distance ``radius`` of some
+    perturbed top-k pixel. ``lens_precision(a, b) == lens_recall(b, a)``.
+
+    Args:
+        clean: maps of the unperturbed inputs ``(N, H, W)``.
+        perturbed: maps of the perturbed inputs ``(N, H, W)``.
+        k: number of top pixels, an integer in ``[1, H * W - 1]``.
+        radius: Chebyshev radius of the neighbourhood, ``>= 0``.
+        flat_index: use the released code's flat-index windows instead of clean 2-D windows.
+        reduction: ``"mean"`` over the batch, or ``"none"`` for the ``(N,)`` per-sample scores.
+        validate_args: check the arguments (set ``False`` to skip the checks).
+
+    Raises:
+        ValueError: if the shapes differ or are not 3-D, ``k`` or ``radius`` is out of range or ``reduction`` unknown.
+        TypeError: if ``k`` or ``radius`` is not an integer or ``flat_index`` not a bool.
+
+    Example:
+        >>> import torch
+        >>> clean = torch.tensor([[[0.0, 0.0, 0.0], [0.0, 0.0, 0.0], [3.0, 2.0, 1.0]]])
+        >>> perturbed = torch.tensor([[[0.0, 0.0, 2.0], [0.0, 0.0, 0.0], [3.0, 0.0, 1.0]]])
+        >>> lens_precision(clean, perturbed, k=2, reduction="none")
+        tensor([1.])
+        >>> lens_recall(clean, perturbed, k=2, reduction="none")
+        tensor([0.5000])
+    """
+    if validate_args:
+        _check_reduction(reduction)
+        _check_topk_args(clean, perturbed, k, radius, flat_index)
+    return _reduce(_lens_recall_per_sample(perturbed, clean, k, radius, flat_index), reduction)

@@ -1,0 +1,66 @@
+"""The cascading-randomisation sanity check as a torchmetrics class (logic in :mod:`.functional.sanity`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+from torchmetrics import Metric
+
+from robattr.metrics.functional.sanity import _sanity_update
+
+
+class SanityCheck(Metric):
+    r"""Mean Spearman rho, per randomisation stage, between the maps of the trained and of the randomised model.
+
+    .. math:: \bar\rho_s = \frac{1}{N} \sum_i \mathrm{spearman}(M_i, M^{(s)}_i)
+
+    Stage ``s`` is the model with the top ``s + 1`` layers randomised
+    (:func:`~robattr.metrics.functional.cascading_randomization`); a method passes the check when ``rho`` falls as
+    stages go deeper (Adebayo et al. 2018). States: per-stage sums of rho and image counts, summed across processes.
+
+    As input to ``forward`` and ``update`` the metric accepts ``original`` ``(N, H, W)``, ``randomized``
+    ``(N, H, W)``, the ``stage`` index and an optional bool ``valid`` ``(N,)``.
+
+    Args:
+        num_stages: number of randomisation stages (layers of the cascade).
+        kwargs: passed to :class:`torchmetrics.Metric`.
+
+    Raises:
+        ValueError: for a non-positive ``num_stages``, or at ``update`` a ``stage`` out of range.
+
+    Example:
+        >>> a = torch.tensor([[[1.0, 2.0], [3.0, 4.0]]])
+        >>> metric = SanityCheck(num_stages=2)
+        >>> metric.update(a, a, stage=0)
+        >>> metric.update(a, -a, stage=1)
+        >>> metric.compute()
+        tensor([ 1., -1.])
+    """
+
+    is_differentiable = False
+    higher_is_better = False
+    full_state_update = False
+    rho_sum: Tensor
+    total: Tensor
+
+    def __init__(self, num_stages: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if isinstance(num_stages, bool) or not isinstance(num_stages, int) or num_stages < 1:
+            raise ValueError(f"Expected `num_stages` to be a positive integer, but got {num_stages!r}")
+        self.num_stages = num_stages
+        self.add_state("rho_sum", default=torch.zeros(num_stages, dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("total", default=torch.zeros(num_stages, dtype=torch.long), dist_reduce_fx="sum")
+
+    def update(self, original: Tensor, randomized: Tensor, stage: int, valid: Tensor | None = None) -> None:
+        """Add a batch of map pairs of one stage."""
+        if isinstance(stage, bool) or not isinstance(stage, int) or not 0 <= stage < self.num_stages:
+            raise ValueError(f"Expected `stage` to be an integer in [0, {self.num_stages - 1}], but got {stage!r}")
+        rho_sum, total = _sanity_update(original, randomized, valid)
+        self.rho_sum[stage] += rho_sum.double()
+        self.total[stage] += total
+
+    def compute(self) -> Tensor:
+        """Mean rho per stage ``(num_stages,)`` (NaN for a stage without images)."""
+        return (self.rho_sum / self.total).to(torch.get_default_dtype())

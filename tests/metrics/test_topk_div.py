@@ -1,0 +1,156 @@
+"""Tests of robattr/metrics/functional/topk_div.py and robattr/metrics/topk_div.py: greedy diverse top-k."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+
+from robattr.metrics import LENSPrecisionDiv, LENSRecallDiv, TopKDivIntersection
+from robattr.metrics.functional import (
+    _utils,
+    lens_precision_div,
+    lens_recall_div,
+    topk_div_intersection,
+    topk_div_mask,
+    topk_mask,
+)
+from tests.helpers.testers import check_metric_class, whole
+from tests.metrics._references import ref_lens_recall_div, ref_topk_div
+
+
+def _maps(seed: int, n: int, h: int, w: int, kind: str) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    if kind == "float":
+        return torch.rand(n, h, w, generator=g)
+    if kind == "ties":  # few distinct values: ties decided by the flat index
+        return torch.randint(0, 3, (n, h, w), generator=g).float()
+    return torch.rand(n, h, w, generator=g) * (torch.rand(n, h, w, generator=g) > 0.7)  # "sparse": zeros tie
+
+
+def _picks(mask: torch.Tensor) -> set[int]:
+    return set(torch.nonzero(mask.flatten()).flatten().tolist())
+
+
+@pytest.mark.parametrize("numpy_sort", [True, False])
+@pytest.mark.parametrize("kind", ["float", "ties", "sparse"])
+def test_selection_matches_greedy_loop(kind: str, numpy_sort: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    if not numpy_sort:  # the CUDA path: torch's stable sort
+        monkeypatch.setattr(_utils, "_NUMPY_SORTABLE", ())
+    g = torch.Generator().manual_seed(1)
+    for trial in range(25):
+        h, w = (int(v) for v in torch.randint(2, 11, (2,), generator=g))
+        k = int(torch.randint(1, h * w, (1,), generator=g))
+        radius = trial % 4
+        pool = None if trial % 3 else int(torch.randint(k, h * w + 1, (1,), generator=g))
+        maps = _maps(trial, 4, h, w, kind)
+        masks = topk_div_mask(maps, k, radius, pool)
+        for a, m in zip(maps, masks):
+            assert _picks(m) == set(ref_topk_div(a.numpy(), k, radius, pool)), (h, w, k, radius, pool)
+
+
+@pytest.mark.parametrize("radius", [1, 2, 3])
+def test_picks_are_spread_and_exactly_k_when_possible(radius: int) -> None:
+    maps = _maps(radius, 6, 20, 23, "float")
+    k = 12  # at most ceil(20 / (r+1)) * ceil(23 / (r+1)) >= 30 picks fit, so k always fit
+    masks = topk_div_mask(maps, k, radius)
+    assert (masks.flatten(1).sum(1) == k).all()
+    for m in masks:
+        points = torch.nonzero(m)
+        for p, q in itertools.combinations(points.tolist(), 2):
+            assert max(abs(p[0] - q[0]), abs(p[1] - q[1])) > radius
+
+
+def test_fewer_than_k_picks_still_divide_by_k() -> None:
+    maps = torch.rand(3, 4, 4, generator=torch.Generator().manual_seed(2))
+    masks = topk_div_mask(maps, k=10, radius=1)  # at most 4 picks fit in 4x4 with radius 1
+    assert (masks.flatten(1).sum(1) <= 4).all()
+    picks = masks.flatten(1).sum(1).float()
+    torch.testing.assert_close(topk_div_intersection(maps, maps, 10, 1, reduction="none"), picks / 10)
+    # a small pool runs out too: 9 candidates, radius 1
+    pooled = topk_div_mask(maps, k=5, radius=1, pool=5)
+    assert (pooled.flatten(1).sum(1) < 5).all()
+
+
+def test_radius_zero_is_topk() -> None:
+    maps = _maps(3, 5, 9, 9, "ties")
+    assert torch.equal(topk_div_mask(maps, 17, 0), topk_mask(maps, 17))
+    torch.testing.assert_close(
+        topk_div_intersection(maps, maps.flip(1), 17, 0, reduction="none"),
+        (topk_mask(maps, 17) & topk_mask(maps.flip(1), 17)).flatten(1).sum(1) / 17,
+    )
+
+
+def test_constant_map_uses_flat_index_order() -> None:
+    mask = topk_div_mask(torch.zeros(1, 5, 6), k=6, radius=1)
+    assert _picks(mask[0]) == {0, 2, 4, 12, 14, 16}
+
+
+@pytest.mark.parametrize("flat_index", [False, True])
+@pytest.mark.parametrize("kind", ["float", "sparse"])
+def test_metrics_match_loop_reference(kind: str, flat_index: bool) -> None:
+    clean = _maps(4, 6, 9, 8, kind)
+    perturbed = clean + 0.3 * _maps(5, 6, 9, 8, "float")
+    for k, radius, pool in ((5, 1, None), (10, 1, 30), (4, 2, None), (30, 0, None)):
+        inter = topk_div_intersection(clean, perturbed, k, radius, pool, reduction="none")
+        recall = lens_recall_div(clean, perturbed, k, radius, pool, flat_index, reduction="none")
+        precision = lens_precision_div(clean, perturbed, k, radius, pool, flat_index, reduction="none")
+        for i, (a, b) in enumerate(zip(clean.numpy(), perturbed.numpy())):
+            both = set(ref_topk_div(a, k, radius, pool)) & set(ref_topk_div(b, k, radius, pool))
+            assert inter[i].item() == pytest.approx(len(both) / k)
+            assert recall[i].item() == pytest.approx(ref_lens_recall_div(a, b, k, radius, pool, flat_index))
+            assert precision[i].item() == pytest.approx(ref_lens_recall_div(b, a, k, radius, pool, flat_index))
+
+
+def test_invariants() -> None:
+    clean = _maps(6, 10, 16, 16, "float")
+    perturbed = clean.roll(1, 2)
+    k, radius = 12, 1
+    inter = topk_div_intersection(clean, perturbed, k, radius, reduction="none")
+    recall = lens_recall_div(clean, perturbed, k, radius, reduction="none")
+    precision = lens_precision_div(clean, perturbed, k, radius, reduction="none")
+    assert (inter <= recall).all() and (inter <= precision).all() and (recall <= 1).all()
+    torch.testing.assert_close(precision, lens_recall_div(perturbed, clean, k, radius, reduction="none"))
+
+
+def test_large_maps_smoke() -> None:
+    maps = torch.rand(2, 224, 224, generator=torch.Generator().manual_seed(7))
+    masks = topk_div_mask(maps, 1000, radius=1)
+    assert (masks.flatten(1).sum(1) == 1000).all()
+    assert topk_div_mask(torch.zeros(1, 96, 96), 200, radius=3).sum() == 200  # ties only: the longest chains
+
+
+def test_errors() -> None:
+    a = torch.rand(2, 28, 28)
+    with pytest.raises(ValueError, match=whole("Expected `k` to be an integer in [1, 783], but got 1000")):
+        topk_div_mask(a, 1000)
+    with pytest.raises(ValueError, match=whole("Expected `pool` to be None or an integer in [100, 784], but got 50")):
+        topk_div_intersection(a, a, 100, pool=50)
+    with pytest.raises(ValueError, match=whole("Expected `pool` to be None or an integer in [100, 784], but got 785")):
+        lens_recall_div(a, a, 100, pool=785)
+    with pytest.raises(TypeError, match=whole("Expected `pool` to be None or an integer in [100, 784], but got 600.0")):
+        lens_precision_div(a, a, 100, pool=600.0)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=whole("Expected `radius` to be a non-negative integer, but got -1")):
+        topk_div_mask(a, 10, radius=-1)
+    with pytest.raises(ValueError, match=whole("Expected `pool` to be None or an integer in [100, H*W], but got 10")):
+        TopKDivIntersection(k=100, pool=10)
+    with pytest.raises(TypeError, match=whole("Expected `flat_index` to be a bool, but got None")):
+        LENSRecallDiv(k=100, flat_index=None)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("with_valid", [False, True])
+@pytest.mark.parametrize(
+    ("make_metric", "function"),
+    [
+        (lambda: TopKDivIntersection(k=5, radius=1), lambda a, b: topk_div_intersection(a, b, 5, 1)),
+        (lambda: LENSRecallDiv(k=5, radius=1, pool=20), lambda a, b: lens_recall_div(a, b, 5, 1, 20)),
+        (lambda: LENSRecallDiv(k=5, radius=2, flat_index=True), lambda a, b: lens_recall_div(a, b, 5, 2, None, True)),
+        (lambda: LENSPrecisionDiv(k=5, radius=1), lambda a, b: lens_precision_div(a, b, 5, 1)),
+    ],
+)
+def test_classes_accumulate_like_functional(make_metric, function, with_valid: bool) -> None:  # noqa: ANN001
+    clean = _maps(8, 10, 9, 9, "sparse")
+    perturbed = clean + 0.2 * _maps(9, 10, 9, 9, "float")
+    valid = torch.tensor([True, True, False, True, False, True, True, False, True, True]) if with_valid else None
+    check_metric_class(make_metric(), function, (clean, perturbed), valid)
