@@ -72,7 +72,7 @@ def run_config(tmp_path: Path, checkpoint: Path, extra: list[str], ddp: bool) ->
     config = tmp_path / "eval.yaml"
     config.write_text(CONFIG.format(ckpt=checkpoint))
     out = tmp_path / ("ddp" if ddp else "single")
-    args = ["--config", str(config), "--model.init_args.output_dir", str(out), *extra]
+    args = ["--config", str(config), "--model.init_args.output_dir", str(out), "--trainer.default_root_dir", str(tmp_path), *extra]
     if ddp:
         cmd = [sys.executable, str(ROOT / "evaluate.py"), *args, "--trainer.strategy", "ddp", "--trainer.devices", "2"]
         env = {**os.environ, "OMP_NUM_THREADS": "1"}
