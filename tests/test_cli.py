@@ -1,5 +1,6 @@
 """train.py / evaluate.py end to end: resume, bad configuration, DDP on CPU (gloo)."""
 
+import json
 import os
 import subprocess
 import sys
@@ -21,7 +22,12 @@ def fast_args(tmp_path: Path, name: str = "run", max_steps: int = 2) -> list[str
         "--trainer.limit_val_batches", "1", "--trainer.enable_progress_bar", "false",
         "--trainer.enable_model_summary", "false", "--trainer.accelerator", "cpu",
         "--trainer.logger.init_args.save_dir", str(tmp_path / "logs"),
-        "--trainer.callbacks.init_args.dirpath", str(tmp_path / "ckpt" / name),
+        "--trainer.callbacks", json.dumps([
+            {"class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
+             "init_args": {"dirpath": str(tmp_path / "ckpt" / name), "filename": "last", "enable_version_counter": False}},
+            {"class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
+             "init_args": {"dirpath": str(tmp_path / "ckpt" / name), "filename": "best", "monitor": "val/acc", "mode": "max"}},
+        ]),
         "--model.init_args.val_attack.init_args.steps", "2", "--model.init_args.num_vis", "2",
     ]
 
@@ -37,8 +43,9 @@ def test_resume_continues_from_the_saved_step(tmp_path):
     for key, value in cli.model.state_dict().items():
         torch.testing.assert_close(value, saved["state_dict"][key])
     # one more step of budget: exactly one more optimizer step
-    cli = train_main(["fit", *fast_args(tmp_path, max_steps=3), "--ckpt_path", str(last)])
+    cli = train_main(["fit", *fast_args(tmp_path, max_steps=3), "--ckpt_path", "last"])
     assert cli.trainer.global_step == 3
+    assert torch.load(last, weights_only=False)["global_step"] == 3  # last.ckpt follows every validation
     assert any(not torch.equal(v, saved["state_dict"][k]) for k, v in cli.model.state_dict().items())
 
 
