@@ -7,8 +7,8 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from robattr.attribution.base import Attribution
 from robattr.attribution.objectives import Objective
+from robattr.attribution.path import Estimator, PathIntegral
 
 Rule = Literal["riemann_right", "riemann_left", "riemann_middle", "riemann_trapezoid"]
 RULES: tuple[str, ...] = ("riemann_right", "riemann_left", "riemann_middle", "riemann_trapezoid")
@@ -39,7 +39,7 @@ def riemann_points(n_steps: int, rule: Rule, device: torch.device | None = None,
     return alphas, torch.full((m,), 1.0 / m, device=device, dtype=dtype or torch.float32)
 
 
-class IntegratedGradients(Attribution):
+class IntegratedGradients(PathIntegral):
     r"""Integrated Gradients (Sundararajan et al. 2017) with every path point of the batch in one pass.
 
     .. math:: A = (x - b) \odot \sum_i w_i \, \nabla S(b + \alpha_i (x - b))
@@ -49,6 +49,11 @@ class IntegratedGradients(Attribution):
     result is differentiable w.r.t. the inputs, the baselines and the parameters: RAR's IG-NORM regulariser and the
     attribution attacks differentiate through it. Completeness: ``A.sum() ~= S(x) - S(b)`` up to the Riemann error.
 
+    IG is a :class:`~robattr.attribution.path.PathIntegral` with one reference (the baseline) and the Riemann points
+    with their weights, so re-calibration applies to it too (``estimator="valid_ip"`` or
+    :class:`~robattr.attribution.Recalibrated`); the re-calibration code itself never re-calibrates IG. Its IG was the
+    alpha-weighted sum ``sum_m alpha_m (x - x') g`` at HEAD; robattr's is the standard mean form of Sundararajan et al.
+
     Args:
         n_steps: number of path points ``m`` (RAR: 50 in training, 100 in evaluation).
         method: Riemann rule, one of ``riemann_right`` (default), ``riemann_left``, ``riemann_middle``,
@@ -56,6 +61,7 @@ class IntegratedGradients(Attribution):
         baseline: constant baseline value used when ``baselines`` is not passed at call time (0 = black image).
         internal_batch_size: maximum number of path points per forward pass (``None``: all at once).
         objective: explained scalar (``logit`` default; RAR training uses ``loss``).
+        estimator: ``vanilla`` (default, the path integral above), ``valid_ip`` or ``valid_ref`` (re-calibration).
 
     Call args:
         model, inputs ``(N, ...)``, target ``(N,)`` or int, ``baselines`` (tensor broadcastable to ``inputs``,
@@ -81,24 +87,52 @@ class IntegratedGradients(Attribution):
         baseline: float = 0.0,
         internal_batch_size: int | None = None,
         objective: Objective = "logit",
+        estimator: Estimator = "vanilla",
     ) -> None:
-        super().__init__(objective)
         if not isinstance(n_steps, int) or n_steps < 1:
             raise ValueError(f"Expected `n_steps` to be a positive integer, but got {n_steps}")
         if internal_batch_size is not None and internal_batch_size < 1:
             raise ValueError(f"Expected `internal_batch_size` to be a positive integer or None, but got {internal_batch_size}")
         riemann_points(n_steps, method)  # validates the rule
+        super().__init__(1, n_steps, estimator, internal_batch_size, objective)
         self.n_steps = n_steps
         self.method = method
         self.baseline = baseline
-        self.internal_batch_size = internal_batch_size
+
+    def references(self, model: nn.Module, inputs: Tensor, target: Tensor) -> Tensor:
+        """The constant baseline as the single reference, ``(N, 1, ...)``."""
+        return torch.full_like(inputs, self.baseline).unsqueeze(1)
+
+    def alphas(self, inputs: Tensor, n_references: int) -> Tensor:
+        """The Riemann rule's points, ``(1, R, n_steps)``."""
+        alphas, _ = riemann_points(self.n_steps, self.method, inputs.device, inputs.dtype)
+        return alphas.expand(1, n_references, self.n_steps)
+
+    def point_weights(self, device: torch.device, dtype: torch.dtype) -> Tensor:
+        """The Riemann rule's weights, ``(n_steps,)``."""
+        return riemann_points(self.n_steps, self.method, device, dtype)[1]
 
     def _attribute(
         self, model: nn.Module, inputs: Tensor, target: Tensor, *, create_graph: bool, baselines: Tensor | None = None
     ) -> Tensor:
+        return self.estimate(model, inputs, target, self.estimator, create_graph=create_graph, baselines=baselines)
+
+    def estimate(
+        self,
+        model: nn.Module,
+        inputs: Tensor,
+        target: Tensor,
+        estimator: Estimator,
+        *,
+        create_graph: bool = False,
+        baselines: Tensor | None = None,
+    ) -> Tensor:
+        """IG with ``estimator``; ``vanilla`` runs :meth:`integrate` directly (see :meth:`PathIntegral.estimate`)."""
         if baselines is None:
             baselines = torch.full_like(inputs, self.baseline)
         baselines = baselines.expand_as(inputs)
+        if estimator != "vanilla":
+            return super().estimate(model, inputs, target, estimator, create_graph=create_graph, references=baselines.unsqueeze(1))
         alphas, weights = riemann_points(self.n_steps, self.method, inputs.device, inputs.dtype)
         total = self.integrate(model, inputs, baselines, target, alphas, weights, create_graph)
         return (inputs - baselines) * total
