@@ -1,11 +1,12 @@
 """Throughput of every attribution method at 224x224, with its forward+backward pass count, vs captum.
 
-A ResNet-18 with random weights (1000 classes) explains a small batch. For each method the table gives images per
+A ResNet-18 with random weights (1000 classes) explains a small batch. IG-SQ costs what IG-SG costs (the same
+samples, squared), and the GradientShap adapter what captum's GradientShap costs (the EG row), so neither is timed. For each method the table gives images per
 second, the forward+backward passes it needs per image, the time per (pass x image), and captum's images per
 second for the same computation where captum has the method. The time of one plain forward+backward of the batch,
 divided by its size, is the floor "per pass-image" any method can reach. Usage::
 
-    python benchmarks/attribution_methods.py                          # CPU, batch 4, about 3 minutes
+    python benchmarks/attribution_methods.py                          # CPU, batch 4, about 4 minutes on 2 cores
     python benchmarks/attribution_methods.py --device cuda --batch 16 --repeats 3
     python benchmarks/attribution_methods.py --write-readme           # (re)write the section of benchmarks/README.md
 """
@@ -14,8 +15,10 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import os
 import platform
 import re
+import textwrap
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -33,9 +36,7 @@ from robattr.attribution import (
     ExpectedGradients,
     FullGrad,
     GradCAM,
-    GradientShap,
     IGSmoothGrad,
-    IGSquared,
     IGUniform,
     InputXGradient,
     IntegratedGradients,
@@ -48,11 +49,25 @@ from robattr.attribution import (
 from robattr.models import TorchvisionClassifier
 
 SECTION = "## Attribution methods"
+INTRO = (
+    "`benchmarks/attribution_methods.py` times every method of `robattr.attribution` (and captum where it has the "
+    "method) on a ResNet-18 with random weights at 224x224, and counts the forward+backward passes each needs per image."
+)
+NOTES = (
+    "Reading it: the multi-sample methods (SmoothGrad, the IG family, EG, AGI, LPI) put `internal_batch_size` path "
+    "points through the network per pass, so their cost per pass-image should sit at the plain forward+backward of a "
+    "batch of that size; the re-calibrated estimator (`valid_ip`) only adds elementwise work on the gradients. "
+    "Single-pass methods at batch 4 are the most exposed to the noise of a shared CPU. The DeepLift and LRP adapters "
+    "pay captum's hooks plus one extra single-image forward (`captum_compatible` counts the calls of each activation); "
+    "FullGrad takes the gradient of every biased layer. CUDA was not measured: no GPU was lent to this session "
+    "(`--device cuda`)."
+)
 
 
-def timed(fn: Callable[[], object], device: torch.device, repeats: int) -> float:
-    """Seconds per call of ``fn`` after one warm-up call."""
-    fn()
+def timed(fn: Callable[[], object], device: torch.device, repeats: int, warmup: bool = False) -> float:
+    """Seconds per call of ``fn`` (after one untimed call when ``warmup``)."""
+    if warmup:
+        fn()
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     start = time.perf_counter()
@@ -63,7 +78,7 @@ def timed(fn: Callable[[], object], device: torch.device, repeats: int) -> float
     return (time.perf_counter() - start) / repeats
 
 
-def run(device: torch.device, batch: int, repeats: int, chunk: int) -> tuple[list[dict], float]:
+def run(device: torch.device, batch: int, repeats: int, chunk: int) -> tuple[list[dict], dict[int, float]]:
     torch.manual_seed(0)
     model = TorchvisionClassifier("resnet18", num_classes=1000).to(device).eval()
     model.requires_grad_(False)
@@ -72,11 +87,13 @@ def run(device: torch.device, batch: int, repeats: int, chunk: int) -> tuple[lis
     pool = torch.rand(16, 3, 224, 224)
     r, k = 10, 5
 
-    def forward_backward() -> None:
-        xi = x.detach().requires_grad_(True)
-        torch.autograd.grad(model(xi).gather(1, y[:, None]).sum(), xi)
+    def forward_backward(n: int) -> None:
+        xi = torch.rand(n, 3, 224, 224, device=device, requires_grad=True)
+        torch.autograd.grad(model(xi)[:, 0].sum(), xi)
 
-    per_pass = timed(forward_backward, device, repeats) / batch
+    # one warm-up of both batch shapes the methods use (the batch, and a chunk of path points), then no per-method
+    # warm-up: the kernels are shared, and the whole run stays within a few minutes on a CPU
+    per_pass = {n: timed(lambda n=n: forward_backward(n), device, repeats, warmup=True) / n for n in (batch, chunk)}
     eg = ExpectedGradients(r, k, internal_batch_size=chunk).fit(None, pool)
     lpi = LocalPathIntegration(n_prototypes=4, n_points=k, internal_batch_size=chunk, n_init=1)
     lpi.fit(model, pool.to(device))
@@ -84,49 +101,99 @@ def run(device: torch.device, batch: int, repeats: int, chunk: int) -> tuple[lis
     refs = eg.references(model, x, y)
     captum_refs = refs.flatten(0, 1)
     methods: list[tuple[str, Callable[[], object], int, Callable[[], object] | None]] = [
-        ("Input gradient", lambda: Saliency()(model, x, y), 1, lambda: CaptumSaliency(model).attribute(x, target=y, abs=False)),
-        ("Grad-CAM", lambda: GradCAM(align_corners=False)(model, x, y), 1,
-         lambda: LayerAttribution.interpolate(LayerGradCam(model, layer).attribute(x, target=y, relu_attributions=True), (224, 224), "bilinear")),
-        ("SmoothGrad (10)", lambda: SmoothGrad(10, internal_batch_size=chunk)(model, x, y), 10,
-         lambda: NoiseTunnel(CaptumSaliency(model)).attribute(x, nt_type="smoothgrad", nt_samples=10, nt_samples_batch_size=chunk, stdevs=0.15, target=y, abs=False)),
+        (
+            "Input gradient",
+            lambda: Saliency()(model, x, y),
+            1,
+            lambda: CaptumSaliency(model).attribute(x, target=y, abs=False),
+        ),
+        (
+            "Grad-CAM",
+            lambda: GradCAM(align_corners=False)(model, x, y),
+            1,
+            lambda: LayerAttribution.interpolate(
+                LayerGradCam(model, layer).attribute(x, target=y, relu_attributions=True), (224, 224), "bilinear"
+            ),
+        ),
+        (
+            "SmoothGrad (10)",
+            lambda: SmoothGrad(10, internal_batch_size=chunk)(model, x, y),
+            10,
+            lambda: NoiseTunnel(CaptumSaliency(model)).attribute(
+                x, nt_type="smoothgrad", nt_samples=10, nt_samples_batch_size=chunk, stdevs=0.15, target=y, abs=False
+            ),
+        ),
         ("FullGrad", lambda: FullGrad()(model, x, y), 1, None),
-        ("IG (5 points)", lambda: IntegratedGradients(5, internal_batch_size=chunk)(model, x, y), 5,
-         lambda: CaptumIG(model).attribute(x, target=y, n_steps=5, method="riemann_right", internal_batch_size=chunk)),
+        (
+            "IG (5 points)",
+            lambda: IntegratedGradients(5, internal_batch_size=chunk)(model, x, y),
+            5,
+            lambda: CaptumIG(model).attribute(
+                x, target=y, n_steps=5, method="riemann_right", internal_batch_size=chunk
+            ),
+        ),
         ("IG-Uniform (10 x 5)", lambda: IGUniform(r, k, internal_batch_size=chunk)(model, x, y), r * k, None),
-        ("IG-Uniform, valid_ip", lambda: Recalibrated(IGUniform(r, k, internal_batch_size=chunk))(model, x, y), r * k, None),
+        (
+            "IG-Uniform, valid_ip",
+            lambda: Recalibrated(IGUniform(r, k, internal_batch_size=chunk))(model, x, y),
+            r * k,
+            None,
+        ),
         ("IG-SG (10 x 5)", lambda: IGSmoothGrad(r, k, internal_batch_size=chunk)(model, x, y), r * k, None),
-        ("IG-SQ (10 x 5)", lambda: IGSquared(r, k, internal_batch_size=chunk)(model, x, y), r * k, None),
-        ("EG (10 x 5)", lambda: eg(model, x, y, references=refs), r * k,
-         lambda: CaptumGradientShap(model).attribute(x, baselines=captum_refs, n_samples=r * k, stdevs=0.0, target=y)),
-        ("AGI (10 classes x 5 steps)", lambda: AdversarialGradientIntegration(r, k, internal_batch_size=chunk)(model, x, y), 2 * r * k, None),
+        (
+            "EG (10 x 5)",
+            lambda: eg(model, x, y, references=refs),
+            r * k,
+            lambda: CaptumGradientShap(model).attribute(
+                x, baselines=captum_refs, n_samples=r * k, stdevs=0.0, target=y
+            ),
+        ),
+        (
+            "AGI (10 classes x 5 steps)",
+            lambda: AdversarialGradientIntegration(r, k, internal_batch_size=chunk)(model, x, y),
+            2 * r * k,
+            None,
+        ),
         ("LPI (4 prototypes x 5)", lambda: lpi(model, x, y), 4 * k, None),
         ("InputXGradient (captum adapter)", lambda: InputXGradient()(model, x, y), 1, None),
         ("DeepLift (captum adapter)", lambda: DeepLift()(model, x, y), 1, None),
-        ("GradientShap (captum adapter, 50)", lambda: GradientShap(n_samples=50)(model, x, y), 50, None),
         ("LRP (captum adapter)", lambda: LRP()(model, x, y), 1, None),
     ]
     rows = []
     for name, ours, passes, captum in methods:
-        t = timed(ours, device, repeats)
-        t_captum = timed(captum, device, repeats) if captum is not None else None
-        rows.append({
-            "method": name, "passes": passes, "img_s": batch / t, "ms_per_pass_img": 1000 * t / (batch * passes),
-            "captum_img_s": None if t_captum is None else batch / t_captum,
-        })
+        n = max(repeats, 3 if passes == 1 else 1)  # single-pass methods are cheap: average a few runs
+        t = timed(ours, device, n)
+        t_captum = timed(captum, device, n) if captum is not None else None
+        rows.append(
+            {
+                "method": name,
+                "passes": passes,
+                "img_s": batch / t,
+                "ms_per_pass_img": 1000 * t / (batch * passes),
+                "captum_img_s": None if t_captum is None else batch / t_captum,
+            }
+        )
     return rows, per_pass
 
 
-def table(rows: list[dict], per_pass: float, device: torch.device, batch: int, repeats: int, chunk: int) -> str:
+def table(
+    rows: list[dict], per_pass: dict[int, float], device: torch.device, batch: int, repeats: int, chunk: int
+) -> str:
     gpu = f", {torch.cuda.get_device_name(device)}" if device.type == "cuda" else ""
+    floors = " and ".join(f"{1000 * t:.1f} ms per image in a batch of {n}" for n, t in per_pass.items())
     lines = [
-        f"Machine: {platform.platform()}, {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads{gpu}; "
-        f"torch {torch.__version__}; {datetime.date.today()}. ResNet-18 (random weights, 1000 classes), 224x224, batch {batch}, "
-        f"internal_batch_size {chunk}, mean of {repeats} run(s) after a warm-up. One plain forward+backward: "
-        f"{1000 * per_pass:.1f} ms per image.",
+        f"Machine: {platform.platform()}, {platform.processor() or platform.machine()}, "
+        f"{torch.get_num_threads()} threads{gpu}; torch {torch.__version__}; {datetime.date.today()}; load average "
+        f"{os.getloadavg()[0]:.1f} at the end (other jobs shared the CPU: single timings vary up to 2x between runs, "
+        f"compare within a run). ResNet-18 (random weights, 1000 classes), 224x224, batch {batch}, internal_batch_size "
+        f"{chunk}, mean of {repeats} run(s) (at least 3 for single-pass methods) after one shared warm-up. A plain "
+        f"forward+backward costs {floors} (the floor of the last column). captum runs the same computation where it has "
+        "the method (EG: GradientShap, 50 samples per image from the same references, no noise).",
         "",
         "| method | fwd+bwd passes / image | images / s | ms per pass-image | captum images / s |",
         "|---|---|---|---|---|",
     ]
+    lines[0] = textwrap.fill(lines[0], 118)
     for r in rows:
         captum = "-" if r["captum_img_s"] is None else f"{r['captum_img_s']:.2f}"
         lines.append(f"| {r['method']} | {r['passes']} | {r['img_s']:.2f} | {r['ms_per_pass_img']:.1f} | {captum} |")
@@ -135,7 +202,7 @@ def table(rows: list[dict], per_pass: float, device: torch.device, batch: int, r
 
 def write_section(text: str, path: Path) -> None:
     """Replace (or append) the "Attribution methods" section of ``path``, leaving the other sections alone."""
-    body = f"{SECTION}\n\nCommand: `python benchmarks/attribution_methods.py --write-readme`\n\n{text}\n"
+    body = f"{SECTION}\n\n{textwrap.fill(INTRO, 118)}\n\n```\npython benchmarks/attribution_methods.py --write-readme\n```\n\n{text}\n\n{textwrap.fill(NOTES, 118)}\n"
     old = path.read_text() if path.exists() else "# Benchmarks\n"
     pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
     new = pattern.sub(lambda _m: body + "\n", old) if pattern.search(old) else old.rstrip("\n") + "\n\n" + body

@@ -85,7 +85,9 @@ def per_image_scores(clean: Tensor, perturbed: Tensor, y: Tensor) -> Tensor:
     """``(N, 2)``: each image's DiffID-logit and DiffID-acc means over the ratios."""
     out = []
     for i in range(len(y)):
-        res = _diffid_compute(*_diffid_update(clean[i : i + 1], perturbed[:, :, i : i + 1], y[i : i + 1]), DEFAULT_RATIOS)
+        res = _diffid_compute(
+            *_diffid_update(clean[i : i + 1], perturbed[:, :, i : i + 1], y[i : i + 1]), DEFAULT_RATIOS
+        )
         out.append(torch.stack([res["diffid_logit_mean"], res["diffid_acc_mean"]]))
     return torch.stack(out)
 
@@ -110,7 +112,12 @@ def main() -> None:
     attributions = methods(args.references, args.points)
     train_loader = torch.utils.data.DataLoader(dm.dataset("train"), batch_size=250, shuffle=False)
     attributions["lpi"].fit(net, train_loader)
-    attributions["eg"].fit(net, torch.utils.data.DataLoader(dm.dataset("train"), batch_size=250, shuffle=True, generator=torch.Generator().manual_seed(0)))
+    attributions["eg"].fit(
+        net,
+        torch.utils.data.DataLoader(
+            dm.dataset("train"), batch_size=250, shuffle=True, generator=torch.Generator().manual_seed(0)
+        ),
+    )
     variants = method_variants(attributions, ["vanilla", "valid_ip", "valid_ref"])
     sums = {v: None for v in variants}
     per_image: dict[str, list[Tensor]] = {v: [] for v in variants}
@@ -142,7 +149,13 @@ def main() -> None:
     rows += [(v.replace("/vanilla", "/vanilla_signed"), n, "vanilla_signed") for v, n, m in rows if m == "vanilla"]
     for variant, name, mode in rows:
         out = _diffid_compute(*sums[variant], DEFAULT_RATIOS)
-        row = {"method": name, "recalibration": mode, **{k: float(out[k]) for k in ("diffid_logit_auc", "diffid_logit_mean", "diffid_acc_auc", "diffid_acc_mean")}}
+        row = {
+            "method": name,
+            "recalibration": mode,
+            **{
+                k: float(out[k]) for k in ("diffid_logit_auc", "diffid_logit_mean", "diffid_acc_auc", "diffid_acc_mean")
+            },
+        }
         row["diffid_logit"] = out["diffid_logit"].tolist()
         row["seconds"] = seconds.get(variant, seconds.get(f"{name}/vanilla", 0.0))
         if mode != "vanilla":
@@ -154,21 +167,32 @@ def main() -> None:
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     meta = {
-        "checkpoint": source, "images": seen, "accuracy": correct / seen, "references": args.references, "points": args.points,
+        "checkpoint": source,
+        "images": seen,
+        "accuracy": correct / seen,
+        "references": args.references,
+        "points": args.points,
         "machine": f"{platform.platform()}, {torch.get_num_threads()} threads, torch {torch.__version__}",
-        "date": str(datetime.date.today()), "minutes": (time.time() - start) / 60,
+        "date": str(datetime.date.today()),
+        "minutes": (time.time() - start) / 60,
     }
     (out_dir / "results.json").write_text(json.dumps({"meta": meta, "rows": results}, indent=2))
-    print(f"model: {source}; {seen} MNIST-5k test digits, accuracy {correct / seen:.3f}; R={args.references}, K={args.points}; "
-          f"{meta['machine']}; {meta['date']}; {meta['minutes']:.1f} min")
-    print("| method | recalibration | DiffID-logit AUC | DiffID-logit mean | DiffID-acc AUC | DiffID-acc mean | "
-          "paired delta logit-mean vs vanilla (SE) | paired delta acc-mean (SE) | s / 50 img |")
+    print(
+        f"model: {source}; {seen} MNIST-5k test digits, accuracy {correct / seen:.3f}; R={args.references}, K={args.points}; "
+        f"{meta['machine']}; {meta['date']}; {meta['minutes']:.1f} min"
+    )
+    print(
+        "| method | recalibration | DiffID-logit AUC | DiffID-logit mean | DiffID-acc AUC | DiffID-acc mean | "
+        "paired delta logit-mean vs vanilla (SE) | paired delta acc-mean (SE) | s / 50 img |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for r in results:
         delta = f"{r['delta_logit_mean']:+.4f} ({r['delta_logit_se']:.4f})" if "delta_logit_mean" in r else "-"
         delta_acc = f"{r['delta_acc_mean']:+.4f} ({r['delta_acc_se']:.4f})" if "delta_acc_mean" in r else "-"
-        print(f"| {r['method']} | {r['recalibration']} | {r['diffid_logit_auc']:.4f} | {r['diffid_logit_mean']:.4f} | "
-              f"{r['diffid_acc_auc']:.4f} | {r['diffid_acc_mean']:.4f} | {delta} | {delta_acc} | {r['seconds'] * 50 / seen:.2f} |")
+        print(
+            f"| {r['method']} | {r['recalibration']} | {r['diffid_logit_auc']:.4f} | {r['diffid_logit_mean']:.4f} | "
+            f"{r['diffid_acc_auc']:.4f} | {r['diffid_acc_mean']:.4f} | {delta} | {delta_acc} | {r['seconds'] * 50 / seen:.2f} |"
+        )
 
 
 if __name__ == "__main__":

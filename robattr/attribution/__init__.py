@@ -27,7 +27,7 @@ from robattr.attribution.random_baseline import RandomAttribution
 from robattr.attribution.recalibration import Recalibrated
 from robattr.attribution.saliency import Saliency
 from robattr.attribution.smoothgrad import SmoothGrad
-from robattr.attribution.visualize import attribution_grid, colorize
+from robattr.attribution.visualize import attribution_cells, attribution_grid, colorize
 from robattr.attribution.zoo import METHODS, create_attribution
 
 __all__ = [
@@ -57,6 +57,7 @@ __all__ = [
     "Recalibrated",
     "Saliency",
     "SmoothGrad",
+    "attribution_cells",
     "attribution_grid",
     "attribution_map",
     "captum_compatible",

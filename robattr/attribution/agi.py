@@ -64,14 +64,18 @@ class AdversarialGradientIntegration(PathIntegral):
         self.n_steps = n_steps
         self.epsilon = epsilon
 
-    def plan(self, model: nn.Module, inputs: Tensor, target: Tensor, classes: Tensor | None = None) -> dict[str, Tensor]:
+    def plan(
+        self, model: nn.Module, inputs: Tensor, target: Tensor, classes: Tensor | None = None
+    ) -> dict[str, Tensor]:
         """Random false classes ``(N, R)`` (distinct, never the label) and uniform class weights."""
         n = inputs.shape[0]
         if classes is None:
             with torch.no_grad():
                 num_classes = model(inputs[:1]).shape[1]
             if self.n_classes > num_classes - 1:
-                raise ValueError(f"Expected `n_classes` to be at most {num_classes - 1} (the model's classes minus the label), but got {self.n_classes}")
+                raise ValueError(
+                    f"Expected `n_classes` to be at most {num_classes - 1} (the model's classes minus the label), but got {self.n_classes}"
+                )
             scores = torch.rand(n, num_classes, device=inputs.device).scatter(1, target.view(-1, 1), -1.0)
             classes = scores.topk(self.n_classes, dim=1).indices
         elif classes.dim() != 2 or classes.shape[0] != n:
@@ -80,7 +84,13 @@ class AdversarialGradientIntegration(PathIntegral):
         return {"classes": classes.to(inputs.device), "reference_weights": inputs.new_full((n, r), 1.0 / r)}
 
     def chunks(
-        self, model: nn.Module, inputs: Tensor, target: Tensor, plan: dict[str, Tensor], samples_per_chunk: int, create_graph: bool
+        self,
+        model: nn.Module,
+        inputs: Tensor,
+        target: Tensor,
+        plan: dict[str, Tensor],
+        samples_per_chunk: int,
+        create_graph: bool,
     ) -> Iterator[PathChunk]:
         """All steps of a block of classes; each step costs two passes over ``n * block`` points."""
         classes = plan["classes"]

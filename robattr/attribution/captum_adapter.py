@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any, Literal
 
 import torch
@@ -30,6 +30,8 @@ CAPTUM_METHODS: tuple[str, ...] = (
     "Saliency",
     "ShapleyValueSampling",
 )
+# captum methods that treat activation modules by type (hooks on nn.ReLU ...): they run inside captum_compatible
+MODULE_RULE_METHODS: frozenset[str] = frozenset({"Deconvolution", "DeepLift", "DeepLiftShap", "GuidedBackprop", "LRP"})
 _ACTIVATIONS = (SwitchableReLU, nn.ReLU, nn.LeakyReLU)
 
 
@@ -163,8 +165,9 @@ def captum_compatible(model: nn.Module, inputs: Tensor, lrp: bool = False) -> It
 class CaptumAttribution(Attribution):
     """Any captum input-attribution method built from the model alone, e.g. ``CaptumAttribution("Occlusion", ...)``.
 
-    ``captum.attr.<method_name>(model, **init_kwargs).attribute(inputs, target=target, **attribute_kwargs)`` inside
-    :func:`captum_compatible`; call kwargs (``baselines=`` ...) are added to ``attribute_kwargs``. captum attributions
+    ``captum.attr.<method_name>(model, **init_kwargs).attribute(inputs, target=target, **attribute_kwargs)``, inside
+    :func:`captum_compatible` for the methods that treat activation modules by type (:data:`MODULE_RULE_METHODS`);
+    call kwargs (``baselines=`` ...) are added to ``attribute_kwargs``. captum attributions
     are not differentiable (``supports_create_graph = False``) and explain a column of the model output, so the
     objective is always ``logit``.
 
@@ -184,24 +187,39 @@ class CaptumAttribution(Attribution):
     """
 
     def __init__(
-        self, method_name: str, objective: Objective = "logit", init_kwargs: dict[str, Any] | None = None, **attribute_kwargs: Any
+        self,
+        method_name: str,
+        objective: Objective = "logit",
+        init_kwargs: dict[str, Any] | None = None,
+        **attribute_kwargs: Any,
     ) -> None:
         if method_name not in CAPTUM_METHODS:
             raise ValueError(f"Expected `method_name` to be one of {list(CAPTUM_METHODS)}, but got {method_name!r}")
         super().__init__(objective)
         if objective != "logit":
-            raise ValueError(f"Expected `objective` to be 'logit' for a captum method (it explains an output column), but got {objective!r}")
+            raise ValueError(
+                f"Expected `objective` to be 'logit' for a captum method (it explains an output column), but got {objective!r}"
+            )
         self.method_name = method_name
         self.init_kwargs = dict(init_kwargs or {})
         self.attribute_kwargs = attribute_kwargs
 
-    def _attribute(self, model: nn.Module, inputs: Tensor, target: Tensor, *, create_graph: bool, **kwargs: Any) -> Tensor:
+    def _attribute(
+        self, model: nn.Module, inputs: Tensor, target: Tensor, *, create_graph: bool, **kwargs: Any
+    ) -> Tensor:
         import captum.attr  # imported on use: importing robattr.attribution stays fast
 
-        with captum_compatible(model, inputs, lrp=self.method_name == "LRP") as net, warnings.catch_warnings():
+        swap = (
+            captum_compatible(model, inputs, lrp=self.method_name == "LRP")
+            if self.method_name in MODULE_RULE_METHODS
+            else nullcontext(model)
+        )
+        with swap as net, warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Setting forward, backward hooks")
             explainer = getattr(captum.attr, self.method_name)(net, **self.init_kwargs)
-            attr = explainer.attribute(inputs.detach().requires_grad_(True), target=target, **{**self.attribute_kwargs, **kwargs})
+            attr = explainer.attribute(
+                inputs.detach().requires_grad_(True), target=target, **{**self.attribute_kwargs, **kwargs}
+            )
         return attr.detach()
 
 
@@ -238,7 +256,9 @@ class DeepLift(CaptumAttribution):
         super().__init__("DeepLift", init_kwargs={"multiply_by_inputs": multiply_by_inputs})
         self.baseline = baseline
 
-    def _attribute(self, model: nn.Module, inputs: Tensor, target: Tensor, *, create_graph: bool, **kwargs: Any) -> Tensor:
+    def _attribute(
+        self, model: nn.Module, inputs: Tensor, target: Tensor, *, create_graph: bool, **kwargs: Any
+    ) -> Tensor:
         kwargs.setdefault("baselines", torch.full_like(inputs, self.baseline))
         return super()._attribute(model, inputs, target, create_graph=create_graph, **kwargs)
 
@@ -261,7 +281,13 @@ class GradientShap(CaptumAttribution):
         torch.Size([2, 3])
     """
 
-    def __init__(self, n_samples: int = 50, stdevs: float = 0.0, baseline: Literal["black", "uniform"] = "black", n_baselines: int = 10) -> None:
+    def __init__(
+        self,
+        n_samples: int = 50,
+        stdevs: float = 0.0,
+        baseline: Literal["black", "uniform"] = "black",
+        n_baselines: int = 10,
+    ) -> None:
         super().__init__("GradientShap", n_samples=n_samples, stdevs=stdevs)
         if baseline not in ("black", "uniform"):
             raise ValueError(f"Expected `baseline` to be one of ['black', 'uniform'], but got {baseline!r}")
@@ -270,7 +296,9 @@ class GradientShap(CaptumAttribution):
         self.baseline = baseline
         self.n_baselines = n_baselines
 
-    def _attribute(self, model: nn.Module, inputs: Tensor, target: Tensor, *, create_graph: bool, **kwargs: Any) -> Tensor:
+    def _attribute(
+        self, model: nn.Module, inputs: Tensor, target: Tensor, *, create_graph: bool, **kwargs: Any
+    ) -> Tensor:
         if "baselines" not in kwargs:
             shape = (1 if self.baseline == "black" else self.n_baselines,) + tuple(inputs.shape[1:])
             make = torch.zeros if self.baseline == "black" else torch.rand

@@ -72,9 +72,13 @@ class ExpectedGradients(PathIntegral):
     def references(self, model: nn.Module, inputs: Tensor, target: Tensor) -> Tensor:
         """``R`` pool images per input, drawn uniformly with replacement, ``(N, R, ...)``."""
         if self._pool is None:
-            raise RuntimeError("ExpectedGradients has no reference pool: call `fit(model, data)` first or pass `references=`")
+            raise RuntimeError(
+                "ExpectedGradients has no reference pool: call `fit(model, data)` first or pass `references=`"
+            )
         if self._pool.shape[1:] != inputs.shape[1:]:
-            raise ValueError(f"Expected inputs of shape (N, {', '.join(map(str, self._pool.shape[1:]))}) like the pool, but got {tuple(inputs.shape)}")
+            raise ValueError(
+                f"Expected inputs of shape (N, {', '.join(map(str, self._pool.shape[1:]))}) like the pool, but got {tuple(inputs.shape)}"
+            )
         idx = torch.randint(len(self._pool), (inputs.shape[0] * self.n_references,))
         refs = self._pool[idx].to(device=inputs.device, dtype=inputs.dtype)
         return refs.view(inputs.shape[0], self.n_references, *inputs.shape[1:])

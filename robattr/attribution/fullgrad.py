@@ -24,7 +24,9 @@ def _effective_bias(module: nn.Module) -> Tensor | None:
     return None
 
 
-def full_gradient_decompose(model: nn.Module, inputs: Tensor, target: Tensor, objective: Objective = "logit") -> tuple[Tensor, list[Tensor]]:
+def full_gradient_decompose(
+    model: nn.Module, inputs: Tensor, target: Tensor, objective: Objective = "logit"
+) -> tuple[Tensor, list[Tensor]]:
     """``(dS/dx, [dS/do_l * b_l])``: the input gradient and one bias-gradient tensor per biased layer call.
 
     Biased layers are ``nn.Conv2d`` / ``nn.Linear`` with a bias, ``nn.BatchNorm2d`` with running statistics (effective
@@ -92,7 +94,7 @@ class FullGrad(Attribution):
         grad, biases = full_gradient_decompose(model, inputs, target, self.objective)
         cam = _min_max(grad * inputs.detach()).sum(1, keepdim=True)
         for term in biases:
-            if term.dim() == 4:
-                up = F.interpolate(_min_max(term), size=inputs.shape[-2:], mode="bilinear", align_corners=True)
-                cam = cam + up.sum(1, keepdim=True)
+            if term.dim() == 4:  # upsampling is linear per channel: sum the channels first (C times less work)
+                summed = _min_max(term).sum(1, keepdim=True)
+                cam = cam + F.interpolate(summed, size=inputs.shape[-2:], mode="bilinear", align_corners=True)
         return (cam / inputs.shape[1]).expand_as(inputs).contiguous()

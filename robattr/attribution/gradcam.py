@@ -31,7 +31,9 @@ def default_cam_layer(model: nn.Module) -> str:
         if isinstance(module, nn.Conv2d):
             last = name
     if last is None:
-        raise ValueError(f"Expected `model` to have an nn.Conv2d before its first nn.Linear, but got none in {type(model).__name__}")
+        raise ValueError(
+            f"Expected `model` to have an nn.Conv2d before its first nn.Linear, but got none in {type(model).__name__}"
+        )
     return last
 
 
@@ -73,7 +75,9 @@ class GradCAM(Attribution):
         finally:
             handle.remove()
         if len(captured) != 1 or captured[0].dim() != 4:
-            raise ValueError(f"Expected the CAM layer to be called once with a (N, C, h, w) output, but got {len(captured)} call(s)")
+            raise ValueError(
+                f"Expected the CAM layer to be called once with a (N, C, h, w) output, but got {len(captured)} call(s)"
+            )
         act = captured[0]
         score = select_objective(logits, target, self.objective)
         (grad,) = torch.autograd.grad(score.sum(), act, create_graph=create_graph)

@@ -30,7 +30,12 @@ def _plus_plus(x: Tensor, k: int, generator: torch.Generator | None) -> Tensor:
 
 
 def kmeans(
-    x: Tensor, n_clusters: int, n_init: int = 3, max_iter: int = 300, tol: float = 1e-6, generator: torch.Generator | None = None
+    x: Tensor,
+    n_clusters: int,
+    n_init: int = 3,
+    max_iter: int = 300,
+    tol: float = 1e-6,
+    generator: torch.Generator | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Cluster the rows of ``x`` ``(M, D)`` into ``n_clusters``; returns ``(centers (k, D), labels (M,))``.
 

@@ -87,7 +87,9 @@ class LocalPathIntegration(PathIntegral):
         if max_samples is not None:
             check_positive_int("max_samples", max_samples)
         if not 0.0 <= alpha_low < alpha_high <= 1.0:
-            raise ValueError(f"Expected 0 <= `alpha_low` < `alpha_high` <= 1, but got alpha_low={alpha_low} and alpha_high={alpha_high}")
+            raise ValueError(
+                f"Expected 0 <= `alpha_low` < `alpha_high` <= 1, but got alpha_low={alpha_low} and alpha_high={alpha_high}"
+            )
         self.n_prototypes = n_prototypes
         self.n_clusters = n_clusters
         self.alpha_low = alpha_low
@@ -144,7 +146,9 @@ class LocalPathIntegration(PathIntegral):
                     f"Expected every cluster to hold at least `n_prototypes`={self.n_prototypes} training samples, "
                     f"but cluster {c} holds {len(members)}"
                 )
-            sub_centers, sub_labels = kmeans(logits[members], self.n_prototypes, self.n_init, self.max_iter, generator=gen)
+            sub_centers, sub_labels = kmeans(
+                logits[members], self.n_prototypes, self.n_init, self.max_iter, generator=gen
+            )
             nearest = torch.cdist(sub_centers, logits[members]).argmin(1)
             indices.append(members[nearest])
             density.append(torch.bincount(sub_labels, minlength=self.n_prototypes).float() / len(members))
@@ -153,7 +157,9 @@ class LocalPathIntegration(PathIntegral):
         with torch.no_grad():
             check = model(images.to(_model_device(model))).float().cpu()
         if not torch.allclose(check, logits[index.flatten()], rtol=1e-3, atol=1e-4):
-            raise RuntimeError("Expected `data` to yield the same images in the same order on each pass, but it changed (a shuffled loader?)")
+            raise RuntimeError(
+                "Expected `data` to yield the same images in the same order on each pass, but it changed (a shuffled loader?)"
+            )
         self._state = {
             "centers": centers,
             "prototypes": images.view(self.n_clusters, self.n_prototypes, *images.shape[1:]),
@@ -212,7 +218,9 @@ class LocalPathIntegration(PathIntegral):
         """The ``R`` prototypes of each input's cluster, ``(N, R, ...)``."""
         protos = self.prototypes
         if protos.shape[2:] != inputs.shape[1:]:
-            raise ValueError(f"Expected inputs of shape (N, {', '.join(map(str, protos.shape[2:]))}) like the prototypes, but got {tuple(inputs.shape)}")
+            raise ValueError(
+                f"Expected inputs of shape (N, {', '.join(map(str, protos.shape[2:]))}) like the prototypes, but got {tuple(inputs.shape)}"
+            )
         return protos[self.clusters(model, inputs).cpu()].to(device=inputs.device, dtype=inputs.dtype)
 
     def reference_weights(self, model: nn.Module, inputs: Tensor, target: Tensor, references: Tensor) -> Tensor:

@@ -95,7 +95,9 @@ class PathAccumulator:
         tensor([[2., 0.]])
     """
 
-    def __init__(self, estimator: Estimator, reference_weights: Tensor, point_weights: Tensor, square: bool = False) -> None:
+    def __init__(
+        self, estimator: Estimator, reference_weights: Tensor, point_weights: Tensor, square: bool = False
+    ) -> None:
         check_estimator(estimator)
         self.estimator = estimator
         self.reference_weights = reference_weights
@@ -220,7 +222,12 @@ class PathIntegral(Attribution):
 
     # ----------------------------------------------------------------------------------------------- the engine
     def plan(
-        self, model: nn.Module, inputs: Tensor, target: Tensor, references: Tensor | None = None, alphas: Tensor | None = None
+        self,
+        model: nn.Module,
+        inputs: Tensor,
+        target: Tensor,
+        references: Tensor | None = None,
+        alphas: Tensor | None = None,
     ) -> dict[str, Tensor]:
         """Per-image tensors (leading dim ``N``) the chunks need; must contain ``reference_weights`` ``(N, R)``."""
         n = inputs.shape[0]
@@ -241,7 +248,13 @@ class PathIntegral(Attribution):
         }
 
     def chunks(
-        self, model: nn.Module, inputs: Tensor, target: Tensor, plan: dict[str, Tensor], samples_per_chunk: int, create_graph: bool
+        self,
+        model: nn.Module,
+        inputs: Tensor,
+        target: Tensor,
+        plan: dict[str, Tensor],
+        samples_per_chunk: int,
+        create_graph: bool,
     ) -> Iterator[PathChunk]:
         """Straight-line samples of a block of images, ``samples_per_chunk`` (reference, alpha) pairs per pass."""
         refs, alphas = plan["references"], plan["alphas"]
@@ -260,7 +273,16 @@ class PathIntegral(Attribution):
     def _attribute(self, model: nn.Module, inputs: Tensor, target: Tensor, *, create_graph: bool, **kwargs) -> Tensor:
         return self.estimate(model, inputs, target, self.estimator, create_graph=create_graph, **kwargs)
 
-    def estimate(self, model: nn.Module, inputs: Tensor, target: Tensor, estimator: Estimator, *, create_graph: bool = False, **kwargs) -> Tensor:
+    def estimate(
+        self,
+        model: nn.Module,
+        inputs: Tensor,
+        target: Tensor,
+        estimator: Estimator,
+        *,
+        create_graph: bool = False,
+        **kwargs,
+    ) -> Tensor:
         """The attribution with ``estimator`` in place of ``self.estimator`` (what :class:`Recalibrated` calls).
 
         ``target`` must be a class index tensor ``(N,)``; call inside ``torch.enable_grad()`` (``__call__`` does both).
@@ -276,7 +298,9 @@ class PathIntegral(Attribution):
         for i in range(0, n, block):
             part = {key: value[i : i + block] for key, value in plan.items()}
             acc = PathAccumulator(estimator, part["reference_weights"], w_point, self.square)
-            for chunk in self.chunks(model, inputs[i : i + block], target[i : i + block], part, per_chunk, create_graph):
+            for chunk in self.chunks(
+                model, inputs[i : i + block], target[i : i + block], part, per_chunk, create_graph
+            ):
                 acc.update(chunk)
             out.append(acc.compute())
         return torch.cat(out)

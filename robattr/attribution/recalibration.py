@@ -47,7 +47,9 @@ class Recalibrated(Attribution):
 
     def __init__(self, method: PathIntegral, mode: Estimator = "valid_ip") -> None:
         if not isinstance(method, PathIntegral):
-            raise TypeError(f"Expected `method` to be a PathIntegral (an integral attribution method), but got {type(method).__name__}")
+            raise TypeError(
+                f"Expected `method` to be a PathIntegral (an integral attribution method), but got {type(method).__name__}"
+            )
         check_estimator(mode)
         super().__init__(method.objective)
         self.method = method

@@ -33,7 +33,9 @@ def image_batches(data: ReferenceData, max_samples: int | None = None) -> Iterat
         elif isinstance(batch, dict):
             batch = batch["image"] if "image" in batch else batch["x"]
         if not isinstance(batch, Tensor):
-            raise TypeError(f"Expected batches of images as tensors, (images, labels) tuples or dicts, but got {type(batch).__name__}")
+            raise TypeError(
+                f"Expected batches of images as tensors, (images, labels) tuples or dicts, but got {type(batch).__name__}"
+            )
         if max_samples is not None:
             batch = batch[: max_samples - seen]
         seen += batch.shape[0]

@@ -36,7 +36,11 @@ class SmoothGrad(Attribution):
     supports_create_graph = True
 
     def __init__(
-        self, n_samples: int = 10, noise_level: float = 0.15, internal_batch_size: int | None = None, objective: Objective = "logit"
+        self,
+        n_samples: int = 10,
+        noise_level: float = 0.15,
+        internal_batch_size: int | None = None,
+        objective: Objective = "logit",
     ) -> None:
         super().__init__(objective)
         check_positive_int("n_samples", n_samples)
@@ -47,18 +51,24 @@ class SmoothGrad(Attribution):
         self.noise_level = noise_level
         self.internal_batch_size = internal_batch_size
 
-    def _attribute(self, model: nn.Module, inputs: Tensor, target: Tensor, *, create_graph: bool, noise: Tensor | None = None) -> Tensor:
+    def _attribute(
+        self, model: nn.Module, inputs: Tensor, target: Tensor, *, create_graph: bool, noise: Tensor | None = None
+    ) -> Tensor:
         n, s = inputs.shape[0], self.n_samples
         if noise is None:
             sigma = noise_sigma(inputs, self.noise_level).unsqueeze(1)
             noise = sigma * torch.randn((n, s) + tuple(inputs.shape[1:]), device=inputs.device, dtype=inputs.dtype)
         elif noise.shape != (n, s) + tuple(inputs.shape[1:]):
-            raise ValueError(f"Expected `noise` of shape {(n, s) + tuple(inputs.shape[1:])}, but got {tuple(noise.shape)}")
+            raise ValueError(
+                f"Expected `noise` of shape {(n, s) + tuple(inputs.shape[1:])}, but got {tuple(noise.shape)}"
+            )
         per_chunk = s if self.internal_batch_size is None else max(1, self.internal_batch_size // n)
         total = torch.zeros_like(inputs)
         for start in range(0, s, per_chunk):
             eps = noise[:, start : start + per_chunk]
             points = (inputs.unsqueeze(1) + eps).flatten(0, 1)
-            grads = self.objective_grad(model, points, target.repeat_interleave(eps.shape[1]), create_graph=create_graph)
+            grads = self.objective_grad(
+                model, points, target.repeat_interleave(eps.shape[1]), create_graph=create_graph
+            )
             total = total + grads.view(eps.shape).sum(1)
         return total / s

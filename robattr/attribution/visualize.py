@@ -52,6 +52,25 @@ def scale_map(maps: Tensor, signed: bool = False, percentile: float = 0.99) -> T
     return ((maps - low) / (high - low).clamp_min(1e-12)).clamp(0, 1)
 
 
+def attribution_cells(images: Tensor, maps: dict[str, Tensor], signed: bool = False) -> Tensor:
+    """The cells of :func:`attribution_grid`, row-major: ``(N * (1 + M), 3, H, W)`` for ``M`` methods.
+
+    Example:
+        >>> attribution_cells(torch.rand(2, 1, 8, 8), {"a": torch.rand(2, 8, 8)}).shape
+        torch.Size([4, 3, 8, 8])
+    """
+    if images.dim() != 4 or images.shape[1] not in (1, 3):
+        raise ValueError(f"Expected `images` of shape (N, 1 or 3, H, W), but got {tuple(images.shape)}")
+    cells = [images.detach().float().expand(-1, 3, -1, -1).cpu()]
+    for name, m in maps.items():
+        if m.shape != (images.shape[0],) + tuple(images.shape[2:]):
+            raise ValueError(
+                f"Expected map {name!r} of shape {(images.shape[0],) + tuple(images.shape[2:])}, but got {tuple(m.shape)}"
+            )
+        cells.append(colorize(scale_map(m.detach().cpu(), signed), "coolwarm" if signed else "reds"))
+    return torch.stack(cells, dim=1).flatten(0, 1)
+
+
 def attribution_grid(images: Tensor, maps: dict[str, Tensor], signed: bool = False, padding: int = 2) -> Tensor:
     """One row per image: the image, then each method's map in the order of ``maps``; returns ``(3, H', W')``.
 
@@ -70,12 +89,4 @@ def attribution_grid(images: Tensor, maps: dict[str, Tensor], signed: bool = Fal
     """
     from torchvision.utils import make_grid
 
-    if images.dim() != 4 or images.shape[1] not in (1, 3):
-        raise ValueError(f"Expected `images` of shape (N, 1 or 3, H, W), but got {tuple(images.shape)}")
-    cells = [images.detach().float().expand(-1, 3, -1, -1).cpu()]
-    for name, m in maps.items():
-        if m.shape != (images.shape[0],) + tuple(images.shape[2:]):
-            raise ValueError(f"Expected map {name!r} of shape {(images.shape[0],) + tuple(images.shape[2:])}, but got {tuple(m.shape)}")
-        cells.append(colorize(scale_map(m.detach().cpu(), signed), "coolwarm" if signed else "reds"))
-    stacked = torch.stack(cells, dim=1).flatten(0, 1)
-    return make_grid(stacked, nrow=len(cells), padding=padding, pad_value=1.0)
+    return make_grid(attribution_cells(images, maps, signed), nrow=1 + len(maps), padding=padding, pad_value=1.0)

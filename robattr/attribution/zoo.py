@@ -65,5 +65,7 @@ def create_attribution(name: str, recalibration: str = "vanilla", **kwargs: Any)
     if recalibration == "vanilla":
         return method
     if not isinstance(method, PathIntegral):
-        raise ValueError(f"Expected `recalibration` to be 'vanilla' for {name!r}, which is not an integral method, but got {recalibration!r}")
+        raise ValueError(
+            f"Expected `recalibration` to be 'vanilla' for {name!r}, which is not an integral method, but got {recalibration!r}"
+        )
     return Recalibrated(method, recalibration)

@@ -7,9 +7,12 @@ attacks). Metrics receive tensors (maps ``(N, H, W)``), never models.
 """
 
 from robattr.metrics.center_of_mass import CenterOfMassShift
+from robattr.metrics.diffid import DiffID
 from robattr.metrics.lens_rank_correlation import LENSKendallTau, LENSSpearmanRho
 from robattr.metrics.mean_score import MeanScore
 from robattr.metrics.rank_correlation import KendallTau, SpearmanRho
+from robattr.metrics.sanity import SanityCheck
+from robattr.metrics.sensitivity import SensitivityN
 from robattr.metrics.topk import LENSPrecision, LENSRecall, TopKIntersection
 from robattr.metrics.topk_div import LENSPrecisionDiv, LENSRecallDiv, TopKDivIntersection
 
@@ -29,4 +32,8 @@ __all__ = [
     "LENSSpearmanRho",
     # generic per-sample mean (accuracy, attack success rate)
     "MeanScore",
+    # faithfulness (model outputs on perturbed inputs; re-calibration / LPI papers)
+    "DiffID",
+    "SensitivityN",
+    "SanityCheck",
 ]

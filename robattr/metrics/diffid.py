@@ -56,10 +56,14 @@ class DiffID(Metric):
         self.add_state("correct_sum", default=torch.zeros(2, r, dtype=torch.float64), dist_reduce_fx="sum")
         self.add_state("total", default=torch.tensor(0), dist_reduce_fx="sum")
 
-    def update(self, clean_logits: Tensor, perturbed_logits: Tensor, target: Tensor, valid: Tensor | None = None) -> None:
+    def update(
+        self, clean_logits: Tensor, perturbed_logits: Tensor, target: Tensor, valid: Tensor | None = None
+    ) -> None:
         """Add a batch: the logits on the clean and on the perturbed images."""
         if perturbed_logits.dim() == 4 and perturbed_logits.shape[1] != len(self.ratios):
-            raise ValueError(f"Expected `perturbed_logits` with {len(self.ratios)} ratios in dim 1, but got {tuple(perturbed_logits.shape)}")
+            raise ValueError(
+                f"Expected `perturbed_logits` with {len(self.ratios)} ratios in dim 1, but got {tuple(perturbed_logits.shape)}"
+            )
         ratio_sum, correct_sum, total = _diffid_update(clean_logits, perturbed_logits, target, valid)
         self.logit_ratio_sum += ratio_sum
         self.correct_sum += correct_sum

@@ -59,11 +59,19 @@ class SensitivityN(Metric):
         self.add_state("count", default=torch.zeros(r, dtype=torch.long), dist_reduce_fx="sum")
 
     def update(
-        self, maps: Tensor, masks: Tensor, clean_logits: Tensor, perturbed_logits: Tensor, target: Tensor, valid: Tensor | None = None
+        self,
+        maps: Tensor,
+        masks: Tensor,
+        clean_logits: Tensor,
+        perturbed_logits: Tensor,
+        target: Tensor,
+        valid: Tensor | None = None,
     ) -> None:
         """Add a batch of maps, masks and logits."""
         if masks.dim() != 5 or masks.shape[0] != len(self.ratios):
-            raise ValueError(f"Expected `masks` of shape ({len(self.ratios)}, D, N, H, W), but got {tuple(masks.shape)}")
+            raise ValueError(
+                f"Expected `masks` of shape ({len(self.ratios)}, D, N, H, W), but got {tuple(masks.shape)}"
+            )
         corr_sum, corr_sq_sum, count = _sensitivity_n_update(maps, masks, clean_logits, perturbed_logits, target, valid)
         self.corr_sum += corr_sum
         self.corr_sq_sum += corr_sq_sum

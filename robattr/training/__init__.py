@@ -3,6 +3,7 @@
 from robattr.training.attribution_robustness import AttributionRobustnessEvaluation
 from robattr.training.classifier import ClassifierModule
 from robattr.training.evaluation import EvaluationModule, load_classifier
+from robattr.training.faithfulness import FaithfulnessEvaluation, VisualizeAttributions
 from robattr.training.modes import IGNormTraining, IGSumNormTraining, NaturalTraining, PGDTraining
 from robattr.training.schedules import PiecewiseConstantLR
 
@@ -10,10 +11,12 @@ __all__ = [
     "AttributionRobustnessEvaluation",
     "ClassifierModule",
     "EvaluationModule",
+    "FaithfulnessEvaluation",
     "IGNormTraining",
     "IGSumNormTraining",
     "NaturalTraining",
     "PGDTraining",
     "PiecewiseConstantLR",
+    "VisualizeAttributions",
     "load_classifier",
 ]

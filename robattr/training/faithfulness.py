@@ -16,7 +16,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 from torchvision.utils import save_image
 
-from robattr.attribution import Attribution, PathIntegral, Recalibrated, attribution_grid, attribution_map
+from robattr.attribution import Attribution, PathIntegral, Recalibrated, attribution_cells, attribution_map
 from robattr.attribution.expected_gradients import ExpectedGradients
 from robattr.attribution.maps import Reduction
 from robattr.attribution.path import check_estimator
@@ -41,7 +41,9 @@ def batched_logits(model: nn.Module, inputs: Tensor, batch_size: int = 512) -> T
     return out.view(*inputs.shape[:-3], out.shape[-1])
 
 
-def diffid_logits(model: nn.Module, inputs: Tensor, maps: Tensor, ratios: Sequence[float] = DEFAULT_RATIOS, batch_size: int = 512) -> Tensor:
+def diffid_logits(
+    model: nn.Module, inputs: Tensor, maps: Tensor, ratios: Sequence[float] = DEFAULT_RATIOS, batch_size: int = 512
+) -> Tensor:
     """The model's logits ``(2, R, N, K)`` on the DiffID insertion / deletion images of ``inputs`` and ``maps``.
 
     Example:
@@ -53,13 +55,20 @@ def diffid_logits(model: nn.Module, inputs: Tensor, maps: Tensor, ratios: Sequen
 
 
 def sensitivity_logits(
-    model: nn.Module, inputs: Tensor, masks: Tensor, baseline: Baseline = "zero", batch_size: int = 512, generator: torch.Generator | None = None
+    model: nn.Module,
+    inputs: Tensor,
+    masks: Tensor,
+    baseline: Baseline = "zero",
+    batch_size: int = 512,
+    generator: torch.Generator | None = None,
 ) -> Tensor:
     """The model's logits ``(R, D, N, K)`` on the sensitivity-n images (``masks`` ``(R, D, N, H, W)`` removed)."""
     return batched_logits(model, sensitivity_n_inputs(inputs, masks, baseline, generator), batch_size)
 
 
-def method_variants(attributions: dict[str, Attribution], recalibration: Sequence[str]) -> dict[str, tuple[str, str, Attribution]]:
+def method_variants(
+    attributions: dict[str, Attribution], recalibration: Sequence[str]
+) -> dict[str, tuple[str, str, Attribution]]:
     """``{"name/mode": (name, mode, method)}`` for every method and mode; non-integral methods only as ``vanilla``.
 
     Example:
@@ -91,12 +100,16 @@ def fit_reference_methods(job: EvaluationModule, attributions: Iterable[Attribut
         return
     datamodule = getattr(job.trainer, "datamodule", None)
     if datamodule is None or not hasattr(datamodule, "dataset"):
-        raise RuntimeError("Expected a robattr datamodule with a training split to fit EG / LPI references, but got none")
+        raise RuntimeError(
+            "Expected a robattr datamodule with a training split to fit EG / LPI references, but got none"
+        )
     train = datamodule.dataset("train")
     batch = getattr(datamodule, "eval_batch_size", 64)
     for method in fit:
         shuffle = isinstance(method, ExpectedGradients)
-        method.fit(job.net, DataLoader(train, batch_size=batch, shuffle=shuffle, generator=torch.Generator().manual_seed(0)))
+        method.fit(
+            job.net, DataLoader(train, batch_size=batch, shuffle=shuffle, generator=torch.Generator().manual_seed(0))
+        )
 
 
 class FaithfulnessEvaluation(EvaluationModule):
@@ -176,7 +189,9 @@ class FaithfulnessEvaluation(EvaluationModule):
         if sensitivity_draws < 2:
             raise ValueError(f"Expected `sensitivity_draws` to be an integer >= 2, but got {sensitivity_draws}")
         if sensitivity_baseline not in ("zero", "rand"):
-            raise ValueError(f"Expected `sensitivity_baseline` to be one of ['zero', 'rand'], but got {sensitivity_baseline!r}")
+            raise ValueError(
+                f"Expected `sensitivity_baseline` to be one of ['zero', 'rand'], but got {sensitivity_baseline!r}"
+            )
         self.attributions = attributions
         self.variants = method_variants(attributions, recalibration)
         self.metric_names = list(metrics)
@@ -191,9 +206,13 @@ class FaithfulnessEvaluation(EvaluationModule):
         keys = [self._key(k) for k in self.variants]
         self.diffid = nn.ModuleDict({k: DiffID(self.ratios) for k in keys} if "diffid" in metrics else {})
         self.sensitivity = nn.ModuleDict(
-            {f"{k}__{r}": SensitivityN(self.ratios) for k in keys for r in self.sensitivity_reductions} if "sensitivity_n" in metrics else {}
+            {f"{k}__{r}": SensitivityN(self.ratios) for k in keys for r in self.sensitivity_reductions}
+            if "sensitivity_n" in metrics
+            else {}
         )
-        self.sanity = nn.ModuleDict({k: SanityCheck(len(self.sanity_layers)) for k in keys} if "sanity" in metrics else {})
+        self.sanity = nn.ModuleDict(
+            {k: SanityCheck(len(self.sanity_layers)) for k in keys} if "sanity" in metrics else {}
+        )
         self.accuracy = MeanScore()
 
     @staticmethod
@@ -220,29 +239,28 @@ class FaithfulnessEvaluation(EvaluationModule):
             attr = method(self.net, x, target).detach()
             maps = attribution_map(attr, self.reduction)
             if self.diffid:
-                self.diffid[key].update(clean, diffid_logits(self.net, x, maps, self.ratios, self.eval_batch_size), target, valid)
+                self.diffid[key].update(
+                    clean, diffid_logits(self.net, x, maps, self.ratios, self.eval_batch_size), target, valid
+                )
             if masks is not None:
                 for red in self.sensitivity_reductions:
-                    self.sensitivity[f"{key}__{red}"].update(attribution_map(attr, red), masks, clean, sens_logits, target, valid)
+                    self.sensitivity[f"{key}__{red}"].update(
+                        attribution_map(attr, red), masks, clean, sens_logits, target, valid
+                    )
             if self.sanity:
                 self._sanity(key, method, x, target, maps, valid, batch_idx)
             if batch_idx == 0 and self.num_vis > 0:
                 grid[variant] = maps[: self.num_vis]
         if grid:
-            images = x[: self.num_vis]
-            self.log_grid_tensor("faithfulness/maps", attribution_grid(images, grid))
+            self.log_grid("faithfulness/maps", attribution_cells(x[: self.num_vis], grid), nrow=1 + len(grid))
 
-    def _sanity(self, key: str, method: Attribution, x: Tensor, target: Tensor, maps: Tensor, valid: Tensor, batch_idx: int) -> None:
+    def _sanity(
+        self, key: str, method: Attribution, x: Tensor, target: Tensor, maps: Tensor, valid: Tensor, batch_idx: int
+    ) -> None:
         gen = torch.Generator().manual_seed(1234)  # the same randomised models for every batch and method
         for stage, (_, randomized) in enumerate(cascading_randomization(self.net, self.sanity_layers, generator=gen)):
             randomized_maps = attribution_map(method(randomized, x, target).detach(), self.reduction)
             self.sanity[key].update(maps, randomized_maps, stage, valid)
-
-    def log_grid_tensor(self, tag: str, grid: Tensor) -> None:
-        """Log a ready ``(3, H, W)`` grid to TensorBoard (rank zero, when a logger exists)."""
-        experiment = getattr(self.logger, "experiment", None)
-        if experiment is not None and hasattr(experiment, "add_image") and self.trainer.is_global_zero:
-            experiment.add_image(tag, grid, self.global_step)
 
     def result_rows(self) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = []
@@ -253,7 +271,14 @@ class FaithfulnessEvaluation(EvaluationModule):
                 out = self.diffid[key].compute()
                 for scalar in ("diffid_logit_auc", "diffid_logit_mean", "diffid_acc_auc", "diffid_acc_mean"):
                     row[scalar] = float(out[scalar])
-                for curve in ("diffid_logit", "insertion_logit", "deletion_logit", "diffid_acc", "insertion_acc", "deletion_acc"):
+                for curve in (
+                    "diffid_logit",
+                    "insertion_logit",
+                    "deletion_logit",
+                    "diffid_acc",
+                    "insertion_acc",
+                    "deletion_acc",
+                ):
                     for r, value in zip(self.ratios, out[curve].reshape(-1).tolist()):
                         row[f"{curve}@{r:g}"] = value
             for red in self.sensitivity_reductions if self.sensitivity else []:
@@ -326,15 +351,16 @@ class VisualizeAttributions(EvaluationModule):
             return
         x, y = x[: self.num_images], y[: self.num_images]
         target = y if self.target == "label" else self.net(x).argmax(1)
-        maps = {v: attribution_map(m(self.net, x, target).detach(), "sum" if self.signed else "abs_sum") for v, (_, _, m) in self.variants.items()}
-        grid = attribution_grid(x, maps, signed=self.signed)
+        maps = {
+            v: attribution_map(m(self.net, x, target).detach(), "sum" if self.signed else "abs_sum")
+            for v, (_, _, m) in self.variants.items()
+        }
         out = self.results_dir()
         out.mkdir(parents=True, exist_ok=True)
-        save_image(grid, out / "attributions.png")
+        cells = attribution_cells(x, maps, signed=self.signed)
+        save_image(cells, out / "attributions.png", nrow=1 + len(maps), padding=2, pad_value=1.0)
         self.png, self.columns = str(out / "attributions.png"), ["image", *maps]
-        experiment = getattr(self.logger, "experiment", None)
-        if experiment is not None and hasattr(experiment, "add_image"):
-            experiment.add_image("visualize/maps", grid, self.global_step)
+        self.log_grid("visualize/maps", cells, nrow=1 + len(maps))
 
     def result_rows(self) -> list[dict[str, Any]]:
         return [{"column": i, "content": c, "png": self.png or ""} for i, c in enumerate(self.columns)]

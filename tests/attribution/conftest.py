@@ -29,7 +29,11 @@ class TinyCNN(nn.Module):
     def __init__(self, in_channels: int = 3, activation: type[nn.Module] = SwitchableReLU) -> None:
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(in_channels, 4, 3, padding=1), activation(), nn.MaxPool2d(2), nn.Conv2d(4, 6, 3, padding=1), activation()
+            nn.Conv2d(in_channels, 4, 3, padding=1),
+            activation(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(4, 6, 3, padding=1),
+            activation(),
         )
         self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(6 * 4 * 4, 5))
 

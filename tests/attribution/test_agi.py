@@ -27,14 +27,23 @@ def test_closed_form_on_a_linear_model():
     for mode in ("vanilla", "valid_ip", "valid_ref"):
         rows = []
         for i in range(2):
-            d = torch.stack([w[target[i]] * (x[i].flatten() - (x[i].flatten() + 0.05 * w[c].sign()).clamp(0, 1)) for c in classes[i]])
+            d = torch.stack(
+                [
+                    w[target[i]] * (x[i].flatten() - (x[i].flatten() + 0.05 * w[c].sign()).clamp(0, 1))
+                    for c in classes[i]
+                ]
+            )
             if mode == "vanilla":
                 rows.append(d.mean(0))
             elif mode == "valid_ip":  # every step of a class lands on the same point: same d, counted 3 times
                 v = (d >= 0).float()
                 rows.append(torch.where(v.sum(0) > 0, (v * d).sum(0) / v.sum(0).clamp_min(1), torch.zeros(6)))
             else:
-                rows.append(torch.where((d >= 0).sum(0) > 0, (d.clamp_min(0)).sum(0) / (d >= 0).sum(0).clamp_min(1), torch.zeros(6)))
+                rows.append(
+                    torch.where(
+                        (d >= 0).sum(0) > 0, (d.clamp_min(0)).sum(0) / (d >= 0).sum(0).clamp_min(1), torch.zeros(6)
+                    )
+                )
         expected[mode] = torch.stack(rows).view(2, 1, 2, 3)
         agi = AdversarialGradientIntegration(n_classes=2, n_steps=3, epsilon=0.05, estimator=mode)
         torch.testing.assert_close(agi(model, x, target, classes=classes), expected[mode])
@@ -51,7 +60,9 @@ def test_false_classes_are_distinct_and_never_the_label():
 
 def test_too_many_classes():
     agi = AdversarialGradientIntegration(n_classes=4)
-    with pytest.raises(ValueError, match=whole("Expected `n_classes` to be at most 3 (the model's classes minus the label), but got 4")):
+    with pytest.raises(
+        ValueError, match=whole("Expected `n_classes` to be at most 3 (the model's classes minus the label), but got 4")
+    ):
         agi(linear_model(), torch.rand(2, 1, 2, 3), 0)
 
 

@@ -12,7 +12,15 @@ from captum.attr import DeepLift as CaptumDeepLift
 from captum.attr import GradientShap as CaptumGradientShap
 from torch import nn
 
-from robattr.attribution import LRP, CaptumAttribution, DeepLift, GradientShap, InputXGradient, Saliency, captum_compatible
+from robattr.attribution import (
+    LRP,
+    CaptumAttribution,
+    DeepLift,
+    GradientShap,
+    InputXGradient,
+    Saliency,
+    captum_compatible,
+)
 from robattr.models import MnistCNN, SwitchableReLU
 from tests.attribution.conftest import TinyCNN, whole
 
@@ -38,7 +46,9 @@ def mnist():
 def test_deeplift_equals_captum_on_mnist_cnn(mnist):
     model, x, y = mnist
     ours = DeepLift()(model, x, y)
-    ref = CaptumDeepLift(plain_copy(model)).attribute(x.clone().requires_grad_(), baselines=torch.zeros_like(x), target=y)
+    ref = CaptumDeepLift(plain_copy(model)).attribute(
+        x.clone().requires_grad_(), baselines=torch.zeros_like(x), target=y
+    )
     torch.testing.assert_close(ours, ref.detach())
 
 
@@ -48,7 +58,12 @@ def test_lrp_equals_captum_on_mnist_cnn(mnist):
     class Plain(nn.Module):  # MnistCNN without the Flatten module, which captum's LRP cannot handle
         def __init__(self, net: nn.Module) -> None:
             super().__init__()
-            self.features, self.fc1, self.act, self.fc2 = net.features, net.classifier[1], net.classifier[2], net.classifier[3]
+            self.features, self.fc1, self.act, self.fc2 = (
+                net.features,
+                net.classifier[1],
+                net.classifier[2],
+                net.classifier[3],
+            )
 
         def forward(self, z: torch.Tensor) -> torch.Tensor:
             return self.fc2(self.act(self.fc1(self.features(z).flatten(1))))
@@ -102,7 +117,9 @@ def test_reused_activation_is_split_per_call_for_deeplift():
 
 
 def test_input_x_gradient_is_input_times_saliency(tiny_cnn, images, labels):
-    torch.testing.assert_close(InputXGradient()(tiny_cnn, images, labels), images * Saliency()(tiny_cnn, images, labels))
+    torch.testing.assert_close(
+        InputXGradient()(tiny_cnn, images, labels), images * Saliency()(tiny_cnn, images, labels)
+    )
 
 
 def test_gradient_shap_equals_captum_with_the_same_draws(tiny_cnn, images, labels):
@@ -112,7 +129,9 @@ def test_gradient_shap_equals_captum_with_the_same_draws(tiny_cnn, images, label
     ours = GradientShap(n_samples=4, stdevs=0.1)(tiny_cnn, images, labels, baselines=baselines)
     np.random.seed(1)
     torch.manual_seed(1)
-    ref = CaptumGradientShap(plain_copy(tiny_cnn)).attribute(images, baselines=baselines, target=labels, n_samples=4, stdevs=0.1)
+    ref = CaptumGradientShap(plain_copy(tiny_cnn)).attribute(
+        images, baselines=baselines, target=labels, n_samples=4, stdevs=0.1
+    )
     torch.testing.assert_close(ours, ref)
 
 
@@ -121,16 +140,29 @@ def test_generic_adapter_forwards_keyword_arguments(tiny_cnn, images, labels):
     attr = occlusion(tiny_cnn, images, labels)
     assert attr.shape == images.shape
     assert not occlusion.supports_create_graph
-    with pytest.raises(ValueError, match=whole("Expected `create_graph=False` for CaptumAttribution, which does not support it, but got True")):
+    with pytest.raises(
+        ValueError,
+        match=whole("Expected `create_graph=False` for CaptumAttribution, which does not support it, but got True"),
+    ):
         occlusion(tiny_cnn, images, labels, create_graph=True)
 
 
 def test_bad_arguments():
-    with pytest.raises(ValueError, match=r"^Expected `method_name` to be one of \['Deconvolution', .*'ShapleyValueSampling'\], but got 'GradCam'$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^Expected `method_name` to be one of \['Deconvolution', .*'ShapleyValueSampling'\], but got 'GradCam'$",
+    ):
         CaptumAttribution("GradCam")
-    with pytest.raises(ValueError, match=whole("Expected `objective` to be 'logit' for a captum method (it explains an output column), but got 'prob'")):
+    with pytest.raises(
+        ValueError,
+        match=whole(
+            "Expected `objective` to be 'logit' for a captum method (it explains an output column), but got 'prob'"
+        ),
+    ):
         CaptumAttribution("Saliency", objective="prob")
-    with pytest.raises(ValueError, match=whole("Expected `baseline` to be one of ['black', 'uniform'], but got 'gray'")):
+    with pytest.raises(
+        ValueError, match=whole("Expected `baseline` to be one of ['black', 'uniform'], but got 'gray'")
+    ):
         GradientShap(baseline="gray")
 
 

@@ -44,7 +44,9 @@ def test_prototypes_are_training_images_and_densities_sum_to_one(n_clusters):
 def test_saved_prototypes_reload_to_the_same_maps(tmp_path):
     model, data = model_and_data()
     path = str(tmp_path / "lpi" / "prototypes.pt")
-    fitted = LocalPathIntegration(n_prototypes=5, n_points=3, n_clusters=2, prototypes_path=path).fit(model, [(data[:25], 0), (data[25:], 0)])
+    fitted = LocalPathIntegration(n_prototypes=5, n_points=3, n_clusters=2, prototypes_path=path).fit(
+        model, [(data[:25], 0), (data[25:], 0)]
+    )
     reloaded = LocalPathIntegration(n_prototypes=5, n_points=3, n_clusters=2, prototypes_path=path)
     assert reloaded.is_fitted
     x, y = torch.rand(6, 3, 2, 2), torch.tensor([0, 1, 2, 0, 1, 2])
@@ -81,11 +83,22 @@ def test_vanilla_lpi_is_the_density_weighted_path_integral():
 
 def test_errors():
     model, data = model_and_data()
-    with pytest.raises(RuntimeError, match=whole("LocalPathIntegration has no prototypes: call `fit(model, data)` or `load(path)` first")):
+    with pytest.raises(
+        RuntimeError,
+        match=whole("LocalPathIntegration has no prototypes: call `fit(model, data)` or `load(path)` first"),
+    ):
         LocalPathIntegration()(model, data[:2], 0)
-    with pytest.raises(ValueError, match=whole("Expected every cluster to hold at least `n_prototypes`=20 training samples, but cluster 0 holds 10")):
+    with pytest.raises(
+        ValueError,
+        match=whole(
+            "Expected every cluster to hold at least `n_prototypes`=20 training samples, but cluster 0 holds 10"
+        ),
+    ):
         LocalPathIntegration().fit(model, data[:10])
-    with pytest.raises(ValueError, match=whole("Expected 0 <= `alpha_low` < `alpha_high` <= 1, but got alpha_low=0.5 and alpha_high=0.5")):
+    with pytest.raises(
+        ValueError,
+        match=whole("Expected 0 <= `alpha_low` < `alpha_high` <= 1, but got alpha_low=0.5 and alpha_high=0.5"),
+    ):
         LocalPathIntegration(alpha_low=0.5, alpha_high=0.5)
 
 
@@ -96,7 +109,12 @@ def test_shuffled_data_is_detected():
         def __iter__(self):
             yield data[torch.randperm(len(data))]
 
-    with pytest.raises(RuntimeError, match=whole("Expected `data` to yield the same images in the same order on each pass, but it changed (a shuffled loader?)")):
+    with pytest.raises(
+        RuntimeError,
+        match=whole(
+            "Expected `data` to yield the same images in the same order on each pass, but it changed (a shuffled loader?)"
+        ),
+    ):
         LocalPathIntegration(n_prototypes=4).fit(model, Shuffled())
 
 
@@ -104,5 +122,10 @@ def test_load_checks_the_sizes(tmp_path):
     model, data = model_and_data()
     path = str(tmp_path / "p.pt")
     LocalPathIntegration(n_prototypes=4, prototypes_path=path).fit(model, data)
-    with pytest.raises(ValueError, match=whole(f"Expected prototypes for `n_clusters`=1 and `n_prototypes`=5 in {path!r}, but got densities of shape (1, 4)")):
+    with pytest.raises(
+        ValueError,
+        match=whole(
+            f"Expected prototypes for `n_clusters`=1 and `n_prototypes`=5 in {path!r}, but got densities of shape (1, 4)"
+        ),
+    ):
         LocalPathIntegration(n_prototypes=5, prototypes_path=path)

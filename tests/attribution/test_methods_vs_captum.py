@@ -34,13 +34,17 @@ def test_smoothgrad_with_fixed_noise_equals_captum_saliency_on_the_noisy_copies(
     noise = 0.1 * torch.randn(4, 6, 3, 8, 8)
     ours = SmoothGrad(n_samples=6, internal_batch_size=5)(tiny_cnn, images, labels, noise=noise)
     saliency = CaptumSaliency(tiny_cnn)
-    expected = torch.stack([saliency.attribute(images + noise[:, s], target=labels, abs=False) for s in range(6)]).mean(0)
+    expected = torch.stack([saliency.attribute(images + noise[:, s], target=labels, abs=False) for s in range(6)]).mean(
+        0
+    )
     torch.testing.assert_close(ours, expected)
 
 
 def test_smoothgrad_without_noise_equals_noise_tunnel(tiny_cnn, images, labels):
     ours = SmoothGrad(n_samples=3, noise_level=0.0)(tiny_cnn, images, labels)
-    ref = NoiseTunnel(CaptumSaliency(tiny_cnn)).attribute(images, nt_type="smoothgrad", nt_samples=3, stdevs=0.0, target=labels, abs=False)
+    ref = NoiseTunnel(CaptumSaliency(tiny_cnn)).attribute(
+        images, nt_type="smoothgrad", nt_samples=3, stdevs=0.0, target=labels, abs=False
+    )
     torch.testing.assert_close(ours, ref)
 
 
@@ -59,7 +63,9 @@ def test_smoothgrad_noise_scale(tiny_cnn):
 @pytest.mark.parametrize("method", ["riemann_right", "riemann_middle"])
 def test_ig_equals_captum(method, tiny_cnn, images, labels):
     baselines = torch.rand_like(images)
-    ours = IntegratedGradients(n_steps=7, method=method, internal_batch_size=9)(tiny_cnn, images, labels, baselines=baselines)
+    ours = IntegratedGradients(n_steps=7, method=method, internal_batch_size=9)(
+        tiny_cnn, images, labels, baselines=baselines
+    )
     ref = CaptumIG(tiny_cnn).attribute(images, baselines=baselines, target=labels, n_steps=7, method=method)
     torch.testing.assert_close(ours, ref, rtol=1e-4, atol=1e-5)
 
@@ -101,7 +107,9 @@ def test_expected_gradients_with_fixed_draws_equal_captum_gradient_shap_core(tin
     np.random.seed(3)
     expanded_x = images.repeat_interleave(r * k, 0)
     expanded_refs = refs.repeat_interleave(k, 1).flatten(0, 1)
-    terms = InputBaselineXGradient(tiny_cnn).attribute(expanded_x, baselines=expanded_refs, target=labels.repeat_interleave(r * k))
+    terms = InputBaselineXGradient(tiny_cnn).attribute(
+        expanded_x, baselines=expanded_refs, target=labels.repeat_interleave(r * k)
+    )
     np.random.seed(3)
     alphas = torch.tensor(np.random.uniform(0.0, 1.0, n * r * k), dtype=torch.float32).view(n, r, k)
     ours = ExpectedGradients(n_references=r, n_points=k)(tiny_cnn, images, labels, references=refs, alphas=alphas)

@@ -60,7 +60,9 @@ def loop_reference(model, x, target, refs, alphas, estimator, rho=None, w=None, 
 def test_estimators_equal_the_plain_loop(estimator, cls, tiny_cnn, images, labels):
     model, x, labels = tiny_cnn.double(), images[:2].double(), labels[:2]
     refs, alphas = torch.rand(2, 3, 3, 8, 8, dtype=torch.double), torch.rand(2, 3, 2, dtype=torch.double)
-    ours = cls(n_references=3, n_points=2, estimator=estimator, internal_batch_size=5)(model, x, labels, references=refs, alphas=alphas)
+    ours = cls(n_references=3, n_points=2, estimator=estimator, internal_batch_size=5)(
+        model, x, labels, references=refs, alphas=alphas
+    )
     expected = loop_reference(model, x, labels, refs, alphas, estimator, square=cls is IGSquared)
     torch.testing.assert_close(ours, expected)
 
@@ -72,7 +74,12 @@ def test_weighted_estimators_equal_the_plain_loop(estimator, tiny_cnn, images, l
     refs = torch.rand(2, 3, 3, 8, 8, dtype=torch.double)
     lpi = LocalPathIntegration(n_prototypes=3, n_points=2, estimator=estimator)
     rho = torch.tensor([0.5, 0.3, 0.2], dtype=torch.double)
-    lpi._state = {"centers": torch.zeros(1, 5), "prototypes": refs[:1].float(), "density": rho.view(1, 3).float(), "indices": torch.zeros(1, 3)}
+    lpi._state = {
+        "centers": torch.zeros(1, 5),
+        "prototypes": refs[:1].float(),
+        "density": rho.view(1, 3).float(),
+        "indices": torch.zeros(1, 3),
+    }
     alphas = torch.rand(2, 3, 2, dtype=torch.double)
     ours = lpi(model, x, labels, references=refs, alphas=alphas)
     expected = loop_reference(model, x, labels, refs, alphas, estimator, rho=rho.float().double().expand(2, 3))
@@ -88,7 +95,14 @@ def test_weighted_estimators_equal_the_plain_loop(estimator, tiny_cnn, images, l
 @pytest.mark.parametrize("mode", ["valid_ip", "valid_ref"])
 @pytest.mark.parametrize(
     "method",
-    [IGUniform(3, 4), IGSmoothGrad(3, 4), IGSquared(3, 4), ExpectedGradients(3, 4), AdversarialGradientIntegration(2, 2), IntegratedGradients(n_steps=4)],
+    [
+        IGUniform(3, 4),
+        IGSmoothGrad(3, 4),
+        IGSquared(3, 4),
+        ExpectedGradients(3, 4),
+        AdversarialGradientIntegration(2, 2),
+        IntegratedGradients(n_steps=4),
+    ],
     ids=lambda m: type(m).__name__,
 )
 def test_recalibrated_maps_are_non_negative(mode, method, tiny_cnn, images, labels):
@@ -121,8 +135,12 @@ def test_equals_the_plain_mean_when_every_contribution_is_non_negative():
     w = model[1].weight[target].view(5, 1, 1, 2, 3)
     alphas = torch.linspace(0, 1, 3).view(1, 1, 3, 1, 1, 1)
     contributions = w.unsqueeze(2) * (1 - alphas) * (x.unsqueeze(1) - refs).unsqueeze(2)  # (N, R, K, ...)
-    torch.testing.assert_close(Recalibrated(ig, "valid_ip")(model, x, target, references=refs), contributions.mean((1, 2)).detach())
-    torch.testing.assert_close(Recalibrated(ig, "valid_ref")(model, x, target, references=refs), ig(model, x, target, references=refs))
+    torch.testing.assert_close(
+        Recalibrated(ig, "valid_ip")(model, x, target, references=refs), contributions.mean((1, 2)).detach()
+    )
+    torch.testing.assert_close(
+        Recalibrated(ig, "valid_ref")(model, x, target, references=refs), ig(model, x, target, references=refs)
+    )
 
 
 @pytest.mark.parametrize("estimator", ESTIMATORS)
@@ -132,12 +150,16 @@ def test_independent_of_the_batch_and_of_the_chunking(estimator, cls, tiny_cnn, 
     refs, alphas = torch.rand(4, 3, 3, 8, 8), torch.rand(4, 3, 5)
     whole_batch = cls(3, 5, estimator=estimator)(tiny_cnn, images, labels, references=refs, alphas=alphas)
     for size in (2, 7):
-        chunked = cls(3, 5, estimator=estimator, internal_batch_size=size)(tiny_cnn, images, labels, references=refs, alphas=alphas)
+        chunked = cls(3, 5, estimator=estimator, internal_batch_size=size)(
+            tiny_cnn, images, labels, references=refs, alphas=alphas
+        )
         torch.testing.assert_close(chunked, whole_batch)
     alone = cls(3, 5, estimator=estimator)(tiny_cnn, images[2:3], labels[2:3], references=refs[2:3], alphas=alphas[2:3])
     torch.testing.assert_close(alone, whole_batch[2:3])
     order = torch.tensor([3, 2, 0, 1])
-    shuffled = cls(3, 5, estimator=estimator)(tiny_cnn, images[order], labels[order], references=refs[order], alphas=alphas[order])
+    shuffled = cls(3, 5, estimator=estimator)(
+        tiny_cnn, images[order], labels[order], references=refs[order], alphas=alphas[order]
+    )
     torch.testing.assert_close(shuffled, whole_batch[order])
 
 
@@ -146,7 +168,9 @@ def test_agi_is_independent_of_the_batch(tiny_cnn, images, labels):
     for mode in ESTIMATORS:
         agi = AdversarialGradientIntegration(2, 3, estimator=mode)
         full = agi(tiny_cnn, images, labels, classes=classes)
-        part = AdversarialGradientIntegration(2, 3, estimator=mode, internal_batch_size=3)(tiny_cnn, images[1:3], labels[1:3], classes=classes[1:3])
+        part = AdversarialGradientIntegration(2, 3, estimator=mode, internal_batch_size=3)(
+            tiny_cnn, images[1:3], labels[1:3], classes=classes[1:3]
+        )
         torch.testing.assert_close(part, full[1:3])
 
 
@@ -156,7 +180,8 @@ def test_recalibrated_wrapper_equals_the_estimator_argument_and_leaves_the_metho
     wrapped = Recalibrated(method, "valid_ref")
     assert method.estimator == "vanilla"
     torch.testing.assert_close(
-        wrapped(tiny_cnn, images, labels, references=refs), IGUniform(2, 3, estimator="valid_ref")(tiny_cnn, images, labels, references=refs)
+        wrapped(tiny_cnn, images, labels, references=refs),
+        IGUniform(2, 3, estimator="valid_ref")(tiny_cnn, images, labels, references=refs),
     )
     assert repr(wrapped).startswith("Recalibrated(IGUniform(") and repr(wrapped).endswith("mode='valid_ref')")
 
@@ -190,17 +215,29 @@ def test_bad_arguments():
         IGUniform(n_references=0)
     with pytest.raises(ValueError, match=whole("Expected `n_points` to be a positive integer, but got -1")):
         ExpectedGradients(n_points=-1)
-    with pytest.raises(ValueError, match=whole("Expected `estimator` to be one of ['vanilla', 'valid_ip', 'valid_ref'], but got 'valid'")):
+    with pytest.raises(
+        ValueError,
+        match=whole("Expected `estimator` to be one of ['vanilla', 'valid_ip', 'valid_ref'], but got 'valid'"),
+    ):
         IGSmoothGrad(estimator="valid")
-    with pytest.raises(ValueError, match=whole("Expected `estimator` to be one of ['vanilla', 'valid_ip', 'valid_ref'], but got 'abs'")):
+    with pytest.raises(
+        ValueError, match=whole("Expected `estimator` to be one of ['vanilla', 'valid_ip', 'valid_ref'], but got 'abs'")
+    ):
         Recalibrated(IGUniform(), "abs")
-    with pytest.raises(TypeError, match=whole("Expected `method` to be a PathIntegral (an integral attribution method), but got Saliency")):
+    with pytest.raises(
+        TypeError,
+        match=whole("Expected `method` to be a PathIntegral (an integral attribution method), but got Saliency"),
+    ):
         from robattr.attribution import Saliency
 
         Recalibrated(Saliency())
-    with pytest.raises(ValueError, match=whole("Expected `internal_batch_size` to be a positive integer or None, but got 0")):
+    with pytest.raises(
+        ValueError, match=whole("Expected `internal_batch_size` to be a positive integer or None, but got 0")
+    ):
         IGUniform(internal_batch_size=0)
     with pytest.raises(ValueError, match=whole("Expected `references` of shape (2, R, 3, 8, 8), but got (2, 3, 8, 8)")):
         IGUniform()(TinyCNN(), torch.rand(2, 3, 8, 8), 0, references=torch.rand(2, 3, 8, 8))
     with pytest.raises(ValueError, match=whole("Expected `alphas` of shape (2 or 1, 1, 5), but got (2, 1, 4)")):
-        IGUniform()(TinyCNN(), torch.rand(2, 3, 8, 8), 0, references=torch.rand(2, 1, 3, 8, 8), alphas=torch.rand(2, 1, 4))
+        IGUniform()(
+            TinyCNN(), torch.rand(2, 3, 8, 8), 0, references=torch.rand(2, 1, 3, 8, 8), alphas=torch.rand(2, 1, 4)
+        )

@@ -48,9 +48,16 @@ def test_recalibration_by_name():
 
 
 def test_bad_names():
-    with pytest.raises(ValueError, match=whole(f"Expected `name` to be one of {sorted(METHODS)}, but got 'integrated_gradients'")):
+    with pytest.raises(
+        ValueError, match=whole(f"Expected `name` to be one of {sorted(METHODS)}, but got 'integrated_gradients'")
+    ):
         create_attribution("integrated_gradients")
-    with pytest.raises(ValueError, match=whole("Expected `recalibration` to be 'vanilla' for 'gradcam', which is not an integral method, but got 'valid_ip'")):
+    with pytest.raises(
+        ValueError,
+        match=whole(
+            "Expected `recalibration` to be 'vanilla' for 'gradcam', which is not an integral method, but got 'valid_ip'"
+        ),
+    ):
         create_attribution("gradcam", recalibration="valid_ip")
 
 

@@ -35,7 +35,11 @@ def test_hand_computed_case_on_a_linear_model():
     perturbed = diffid_inputs(x, maps, ratios)
     expected_inputs = torch.tensor(
         [
-            [[1.0, 2.0, 3.0, 2.0], [1.0, 2.0, 1.5, 1.5], [1.0, 1.0, 1.0, 1.0]],  # insertion: keep the top, fill the kept mean
+            [
+                [1.0, 2.0, 3.0, 2.0],
+                [1.0, 2.0, 1.5, 1.5],
+                [1.0, 1.0, 1.0, 1.0],
+            ],  # insertion: keep the top, fill the kept mean
             [[3.0, 2.0, 3.0, 4.0], [3.5, 3.5, 3.0, 4.0], [4.0, 4.0, 4.0, 4.0]],  # deletion: remove the top
         ]
     )
@@ -47,7 +51,9 @@ def test_hand_computed_case_on_a_linear_model():
     torch.testing.assert_close(out["deletion_logit"], torch.tensor([1.2, 1.4, 1.6]))
     torch.testing.assert_close(out["diffid_logit"], torch.tensor([-0.4, -0.8, -1.2]))
     torch.testing.assert_close(out["diffid_acc"], torch.tensor([1.0, 1.0, 0.0]))
-    torch.testing.assert_close(out["diffid_logit_auc"], torch.tensor(-0.4))  # 0.25 * ((-0.4 - 0.8) / 2 + (-0.8 - 1.2) / 2)
+    torch.testing.assert_close(
+        out["diffid_logit_auc"], torch.tensor(-0.4)
+    )  # 0.25 * ((-0.4 - 0.8) / 2 + (-0.8 - 1.2) / 2)
     torch.testing.assert_close(out["diffid_logit_mean"], torch.tensor(-0.8))
     torch.testing.assert_close(out["diffid_acc_auc"], torch.tensor(0.375))
     torch.testing.assert_close(out["diffid_acc_mean"], torch.tensor(2 / 3))
@@ -113,13 +119,26 @@ def test_two_processes_equal_one():
 
 
 def test_bad_arguments():
-    with pytest.raises(ValueError, match=whole("Expected `ratios` to be a non-empty list of numbers in (0, 1), but got [0.0, 0.5]")):
+    with pytest.raises(
+        ValueError, match=whole("Expected `ratios` to be a non-empty list of numbers in (0, 1), but got [0.0, 0.5]")
+    ):
         DiffID(ratios=[0.0, 0.5])
-    with pytest.raises(ValueError, match=whole("Expected `ratios` to be a non-empty list of numbers in (0, 1), but got [0.5, 1.0]")):
+    with pytest.raises(
+        ValueError, match=whole("Expected `ratios` to be a non-empty list of numbers in (0, 1), but got [0.5, 1.0]")
+    ):
         diffid_keep_masks(torch.rand(1, 2, 2), [0.5, 1.0])
-    with pytest.raises(ValueError, match=whole("Expected `ratios` to be a non-empty list of numbers in (0, 1), but got []")):
+    with pytest.raises(
+        ValueError, match=whole("Expected `ratios` to be a non-empty list of numbers in (0, 1), but got []")
+    ):
         DiffID(ratios=[])
-    with pytest.raises(ValueError, match=whole("Expected `perturbed_logits` with 9 ratios in dim 1, but got (2, 3, 4, 5)")):
+    with pytest.raises(
+        ValueError, match=whole("Expected `perturbed_logits` with 9 ratios in dim 1, but got (2, 3, 4, 5)")
+    ):
         DiffID().update(torch.rand(4, 5), torch.rand(2, 3, 4, 5), torch.zeros(4, dtype=torch.long))
-    with pytest.raises(ValueError, match=whole("Expected `inputs` (N, C, H, W) and `maps` (N, H, W) of the same N, H, W, but got (2, 1, 4, 4) and (2, 4, 3)")):
+    with pytest.raises(
+        ValueError,
+        match=whole(
+            "Expected `inputs` (N, C, H, W) and `maps` (N, H, W) of the same N, H, W, but got (2, 1, 4, 4) and (2, 4, 3)"
+        ),
+    ):
         diffid_inputs(torch.rand(2, 1, 4, 4), torch.rand(2, 4, 3))

@@ -24,7 +24,9 @@ def test_cascade_randomises_one_more_layer_per_stage_on_a_copy():
     model = MnistCNN()
     original = {k: v.clone() for k, v in model.state_dict().items()}
     order = randomization_order(model)
-    for stage, (name, randomized) in enumerate(cascading_randomization(model, generator=torch.Generator().manual_seed(0))):
+    for stage, (name, randomized) in enumerate(
+        cascading_randomization(model, generator=torch.Generator().manual_seed(0))
+    ):
         assert name == order[stage]
         for i, layer in enumerate(order):
             changed = not torch.equal(randomized.get_submodule(layer).weight, original[f"{layer}.weight"])
@@ -34,7 +36,9 @@ def test_cascade_randomises_one_more_layer_per_stage_on_a_copy():
 
 def test_normal_redraw_keeps_the_moments():
     model = MnistCNN()
-    _, randomized = next(cascading_randomization(model, layers=["classifier.1"], generator=torch.Generator().manual_seed(0)))
+    _, randomized = next(
+        cascading_randomization(model, layers=["classifier.1"], generator=torch.Generator().manual_seed(0))
+    )
     w, w0 = randomized.classifier[1].weight, model.classifier[1].weight
     assert abs(w.mean() - w0.mean()) < 1e-3 and abs(w.std() - w0.std()) < 1e-3
     torch.testing.assert_close(randomized.classifier[1].bias, model.classifier[1].bias)  # constant biases stay constant
@@ -44,7 +48,9 @@ def test_rank_correlation_equals_scipy_with_ties():
     a = torch.randint(0, 4, (5, 6, 6)).float()
     b = a + torch.randint(0, 3, (5, 6, 6)).float()
     rho = sanity_rank_correlation(a, b, reduction="none")
-    expected = torch.tensor([spearmanr(a[i].flatten(), b[i].flatten()).statistic for i in range(5)], dtype=torch.float32)
+    expected = torch.tensor(
+        [spearmanr(a[i].flatten(), b[i].flatten()).statistic for i in range(5)], dtype=torch.float32
+    )
     torch.testing.assert_close(rho, expected)
 
 

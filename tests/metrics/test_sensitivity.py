@@ -105,11 +105,15 @@ def test_two_processes_equal_one():
 
 
 def test_bad_arguments():
-    with pytest.raises(ValueError, match=whole("Expected `n_draws` to be an integer >= 2 (a correlation needs two draws), but got 1")):
+    with pytest.raises(
+        ValueError, match=whole("Expected `n_draws` to be an integer >= 2 (a correlation needs two draws), but got 1")
+    ):
         sensitivity_n_masks(torch.zeros(1, 2, 2), n_draws=1)
     with pytest.raises(ValueError, match=whole("Expected `baseline` to be one of ['zero', 'rand'], but got 'mean'")):
         sensitivity_n_inputs(torch.zeros(1, 1, 2, 2), torch.zeros(1, 2, 1, 2, 2, dtype=torch.bool), "mean")
-    with pytest.raises(ValueError, match=whole("Expected `ratios` to be a non-empty list of numbers in (0, 1), but got [1.5]")):
+    with pytest.raises(
+        ValueError, match=whole("Expected `ratios` to be a non-empty list of numbers in (0, 1), but got [1.5]")
+    ):
         SensitivityN(ratios=[1.5])
     with pytest.raises(ValueError, match=whole("Expected `masks` of shape (9, D, N, H, W), but got (3, 8, 5, 4, 4)")):
         maps, masks, clean, perturbed, y = batch()

@@ -27,12 +27,22 @@ def data() -> SyntheticImages:
 
 def small_cnn() -> torch.nn.Module:
     return torch.nn.Sequential(
-        torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2), torch.nn.Flatten(), torch.nn.Linear(64, 4)
+        torch.nn.Conv2d(1, 4, 3, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.MaxPool2d(2),
+        torch.nn.Flatten(),
+        torch.nn.Linear(64, 4),
     )
 
 
 def trainer(tmp_path) -> Trainer:
-    return Trainer(logger=False, inference_mode=False, enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path)
+    return Trainer(
+        logger=False,
+        inference_mode=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+    )
 
 
 def test_every_metric_method_and_mode_gets_a_row(tmp_path):
@@ -58,7 +68,13 @@ def test_every_metric_method_and_mode_gets_a_row(tmp_path):
     assert methods[:4] == [("grad", "vanilla"), ("cam", "vanilla"), ("igu", "vanilla"), ("igu", "valid_ip")]
     assert len(rows) == 1 + 2 + 3 + 3
     row = rows[3]
-    for column in ("diffid_logit_auc", "diffid_acc_mean", "insertion_logit@0.25", "sensitivity_sum_mean@0.5", "sanity_rho@0"):
+    for column in (
+        "diffid_logit_auc",
+        "diffid_acc_mean",
+        "insertion_logit@0.25",
+        "sensitivity_sum_mean@0.5",
+        "sanity_rho@0",
+    ):
         assert isinstance(row[column], float)
     assert (tmp_path / "lpi.pt").is_file()  # LPI was fitted on the training split and saved
     assert 0 <= rows[-1]["accuracy"] <= 1
@@ -67,20 +83,31 @@ def test_every_metric_method_and_mode_gets_a_row(tmp_path):
 
 def test_visualize_writes_a_png_through_the_cli(tmp_path):
     config = {
-        "trainer": {"logger": False, "enable_progress_bar": False, "limit_test_batches": 1, "default_root_dir": str(tmp_path)},
+        "trainer": {
+            "logger": False,
+            "enable_progress_bar": False,
+            "limit_test_batches": 1,
+            "default_root_dir": str(tmp_path),
+        },
         "model": {
             "class_path": "robattr.training.faithfulness.VisualizeAttributions",
             "init_args": {
                 "net": {"class_path": "robattr.models.MnistCNN", "init_args": {"num_classes": 4}},
                 "attributions": {
                     "grad": {"class_path": "robattr.attribution.Saliency"},
-                    "igu": {"class_path": "robattr.attribution.IGUniform", "init_args": {"n_references": 2, "n_points": 2}},
+                    "igu": {
+                        "class_path": "robattr.attribution.IGUniform",
+                        "init_args": {"n_references": 2, "n_points": 2},
+                    },
                 },
                 "num_images": 3,
                 "output_dir": str(tmp_path),
             },
         },
-        "data": {"class_path": "robattr.data.SyntheticImages", "init_args": {"num_classes": 4, "train_size": 8, "val_size": 0, "test_size": 6}},
+        "data": {
+            "class_path": "robattr.data.SyntheticImages",
+            "init_args": {"num_classes": 4, "train_size": 8, "val_size": 0, "test_size": 6},
+        },
     }
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -95,17 +122,31 @@ def test_visualize_writes_a_png_through_the_cli(tmp_path):
 
 def test_diffid_logits_shape_and_variants():
     model = MnistCNN()
-    assert diffid_logits(model, torch.rand(2, 1, 28, 28), torch.rand(2, 28, 28), [0.5], batch_size=3).shape == (2, 1, 2, 10)
+    assert diffid_logits(model, torch.rand(2, 1, 28, 28), torch.rand(2, 28, 28), [0.5], batch_size=3).shape == (
+        2,
+        1,
+        2,
+        10,
+    )
     assert list(method_variants({"g": Saliency()}, ["valid_ip"])) == []
 
 
 def test_bad_arguments():
     net = MnistCNN()
-    with pytest.raises(ValueError, match=whole("Expected every entry of `metrics` to be one of ['diffid', 'sensitivity_n', 'sanity'], but got 'roar'")):
+    with pytest.raises(
+        ValueError,
+        match=whole(
+            "Expected every entry of `metrics` to be one of ['diffid', 'sensitivity_n', 'sanity'], but got 'roar'"
+        ),
+    ):
         FaithfulnessEvaluation(net=net, attributions={"g": Saliency()}, metrics=["roar"])
-    with pytest.raises(ValueError, match=whole("Expected `ratios` to be a non-empty list of numbers in (0, 1), but got [0.5, 1.0]")):
+    with pytest.raises(
+        ValueError, match=whole("Expected `ratios` to be a non-empty list of numbers in (0, 1), but got [0.5, 1.0]")
+    ):
         FaithfulnessEvaluation(net=net, attributions={"g": Saliency()}, ratios=[0.5, 1.0])
-    with pytest.raises(ValueError, match=whole("Expected `estimator` to be one of ['vanilla', 'valid_ip', 'valid_ref'], but got 'abs'")):
+    with pytest.raises(
+        ValueError, match=whole("Expected `estimator` to be one of ['vanilla', 'valid_ip', 'valid_ref'], but got 'abs'")
+    ):
         FaithfulnessEvaluation(net=net, attributions={"g": Saliency()}, recalibration=["abs"])
     with pytest.raises(ValueError, match=whole("Expected `attributions` to name at least one method, but got {}")):
         VisualizeAttributions(net=net, attributions={})

@@ -8,15 +8,20 @@ the :mod:`robattr.metrics` classes) and public functions taking ``reduction="mea
 - :mod:`.topk_div`: top-k-div selection and its intersection / LENS metrics (Kamath et al. 2024);
 - :mod:`.rank_correlation`: batched Kendall tau-b and Spearman rho;
 - :mod:`.lens_rank_correlation`: robattr's own LENS-Kendall / LENS-Spearman variant (max-filtered maps);
-- :mod:`.center_of_mass`: centre of mass and its dislocation (Ghorbani et al. 2019).
+- :mod:`.center_of_mass`: centre of mass and its dislocation (Ghorbani et al. 2019);
+- :mod:`.diffid`, :mod:`.sensitivity`, :mod:`.sanity`: faithfulness (DiffID, sensitivity-n, cascading-randomisation
+  sanity check); the caller runs the model on the inputs these build.
 
 Ties in every top-k set are broken by value descending, then flat (row-major) index ascending.
 """
 
 from robattr.metrics.functional.center_of_mass import center_of_mass, center_of_mass_shift
+from robattr.metrics.functional.diffid import diffid, diffid_inputs, diffid_keep_masks
 from robattr.metrics.functional.lens_rank_correlation import lens_kendall_tau, lens_spearman
 from robattr.metrics.functional.masks import neighbourhood_mask, topk_mask
 from robattr.metrics.functional.rank_correlation import kendall_tau, spearman
+from robattr.metrics.functional.sanity import cascading_randomization, randomization_order, sanity_rank_correlation
+from robattr.metrics.functional.sensitivity import sensitivity_n, sensitivity_n_inputs, sensitivity_n_masks
 from robattr.metrics.functional.topk import lens_precision, lens_recall, topk_intersection
 from robattr.metrics.functional.topk_div import (
     lens_precision_div,
@@ -43,4 +48,14 @@ __all__ = [
     "lens_spearman",
     "center_of_mass",
     "center_of_mass_shift",
+    # faithfulness: DiffID, sensitivity-n, sanity check (inputs built here, model run by the caller)
+    "diffid_keep_masks",
+    "diffid_inputs",
+    "diffid",
+    "sensitivity_n_masks",
+    "sensitivity_n_inputs",
+    "sensitivity_n",
+    "cascading_randomization",
+    "randomization_order",
+    "sanity_rank_correlation",
 ]

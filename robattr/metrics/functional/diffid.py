@@ -72,7 +72,9 @@ def diffid_keep_masks(maps: Tensor, ratios: Sequence[float] = DEFAULT_RATIOS, va
     return torch.stack([insertion, deletion]).view(2, len(ratios), *maps.shape)
 
 
-def diffid_inputs(inputs: Tensor, maps: Tensor, ratios: Sequence[float] = DEFAULT_RATIOS, validate_args: bool = True) -> Tensor:
+def diffid_inputs(
+    inputs: Tensor, maps: Tensor, ratios: Sequence[float] = DEFAULT_RATIOS, validate_args: bool = True
+) -> Tensor:
     """The perturbed inputs of both games at every ratio, ``(2, R, N, C, H, W)``; run the model on them.
 
     Removed pixels take the mean of the kept input values of their image (one scalar per image, game and ratio).
@@ -110,12 +112,21 @@ def diffid_inputs(inputs: Tensor, maps: Tensor, ratios: Sequence[float] = DEFAUL
 
 
 def _diffid_update(
-    clean_logits: Tensor, perturbed_logits: Tensor, target: Tensor, valid: Tensor | None = None, validate_args: bool = True
+    clean_logits: Tensor,
+    perturbed_logits: Tensor,
+    target: Tensor,
+    valid: Tensor | None = None,
+    validate_args: bool = True,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """``(sum of u (2, R), number correct (2, R), number of images)`` over the valid images of a batch."""
     if validate_args:
         n = clean_logits.shape[0]
-        if clean_logits.dim() != 2 or perturbed_logits.dim() != 4 or perturbed_logits.shape[0] != 2 or perturbed_logits.shape[2:] != clean_logits.shape:
+        if (
+            clean_logits.dim() != 2
+            or perturbed_logits.dim() != 4
+            or perturbed_logits.shape[0] != 2
+            or perturbed_logits.shape[2:] != clean_logits.shape
+        ):
             raise ValueError(
                 f"Expected `clean_logits` (N, K) and `perturbed_logits` (2, R, N, K), but got {tuple(clean_logits.shape)} and {tuple(perturbed_logits.shape)}"
             )
@@ -132,7 +143,9 @@ def _diffid_update(
     return ratio.sum(2), correct.sum(2), torch.tensor(ratio.shape[2], device=ratio.device)
 
 
-def _diffid_compute(ratio_sum: Tensor, correct_sum: Tensor, total: Tensor, ratios: Sequence[float]) -> dict[str, Tensor]:
+def _diffid_compute(
+    ratio_sum: Tensor, correct_sum: Tensor, total: Tensor, ratios: Sequence[float]
+) -> dict[str, Tensor]:
     """Per-ratio curves and their scalars from the accumulated sums."""
     x = torch.tensor(list(ratios), dtype=torch.float64, device=ratio_sum.device)
     logit, acc = ratio_sum / total, correct_sum / total
@@ -152,7 +165,11 @@ def _diffid_compute(ratio_sum: Tensor, correct_sum: Tensor, total: Tensor, ratio
 
 
 def diffid(
-    clean_logits: Tensor, perturbed_logits: Tensor, target: Tensor, ratios: Sequence[float] = DEFAULT_RATIOS, validate_args: bool = True
+    clean_logits: Tensor,
+    perturbed_logits: Tensor,
+    target: Tensor,
+    ratios: Sequence[float] = DEFAULT_RATIOS,
+    validate_args: bool = True,
 ) -> dict[str, Tensor]:
     """DiffID curves and scalars from the logits on the clean and the :func:`diffid_inputs` images.
 
@@ -181,5 +198,7 @@ def diffid(
     if validate_args:
         _check_ratios(ratios)
         if perturbed_logits.dim() == 4 and perturbed_logits.shape[1] != len(ratios):
-            raise ValueError(f"Expected `perturbed_logits` with {len(ratios)} ratios in dim 1, but got {tuple(perturbed_logits.shape)}")
+            raise ValueError(
+                f"Expected `perturbed_logits` with {len(ratios)} ratios in dim 1, but got {tuple(perturbed_logits.shape)}"
+            )
     return _diffid_compute(*_diffid_update(clean_logits, perturbed_logits, target, None, validate_args), ratios)

@@ -41,7 +41,9 @@ def randomization_order(model: nn.Module) -> list[str]:
 def _randomize(module: nn.Module, mode: Randomization, generator: torch.Generator | None) -> None:
     if mode == "reset":
         if not hasattr(module, "reset_parameters"):
-            raise ValueError(f"Expected modules with `reset_parameters` for mode='reset', but got {type(module).__name__}")
+            raise ValueError(
+                f"Expected modules with `reset_parameters` for mode='reset', but got {type(module).__name__}"
+            )
         module.reset_parameters()
         return
     for p in module.parameters(recurse=False):
@@ -51,7 +53,10 @@ def _randomize(module: nn.Module, mode: Randomization, generator: torch.Generato
 
 
 def cascading_randomization(
-    model: nn.Module, layers: Sequence[str] | None = None, mode: Randomization = "normal", generator: torch.Generator | None = None
+    model: nn.Module,
+    layers: Sequence[str] | None = None,
+    mode: Randomization = "normal",
+    generator: torch.Generator | None = None,
 ) -> Iterator[tuple[str, nn.Module]]:
     """Yield ``(layer name, model copy)`` with the layers up to that one randomised, top layer first.
 

@@ -42,14 +42,20 @@ def sensitivity_n_masks(
     _check_map_batch(maps)
     _check_ratios(ratios)
     if isinstance(n_draws, bool) or not isinstance(n_draws, int) or n_draws < 2:
-        raise ValueError(f"Expected `n_draws` to be an integer >= 2 (a correlation needs two draws), but got {n_draws!r}")
+        raise ValueError(
+            f"Expected `n_draws` to be an integer >= 2 (a correlation needs two draws), but got {n_draws!r}"
+        )
     shape = (len(ratios), n_draws) + tuple(maps.shape)
-    u = torch.rand(shape, generator=generator, device=generator.device if generator is not None else "cpu").to(maps.device)
+    u = torch.rand(shape, generator=generator, device=generator.device if generator is not None else "cpu").to(
+        maps.device
+    )
     q = torch.tensor(list(ratios), device=maps.device).view(-1, 1, 1, 1, 1)
     return u < q
 
 
-def sensitivity_n_inputs(inputs: Tensor, masks: Tensor, baseline: Baseline = "zero", generator: torch.Generator | None = None) -> Tensor:
+def sensitivity_n_inputs(
+    inputs: Tensor, masks: Tensor, baseline: Baseline = "zero", generator: torch.Generator | None = None
+) -> Tensor:
     """The inputs with the masked pixels replaced, ``(R, n_draws, N, C, H, W)``; run the model on them.
 
     Args:
@@ -66,7 +72,9 @@ def sensitivity_n_inputs(inputs: Tensor, masks: Tensor, baseline: Baseline = "ze
     if baseline not in ("zero", "rand"):
         raise ValueError(f"Expected `baseline` to be one of ['zero', 'rand'], but got {baseline!r}")
     if inputs.dim() != 4 or masks.dim() != 5 or masks.shape[2:] != (inputs.shape[0],) + tuple(inputs.shape[2:]):
-        raise ValueError(f"Expected `inputs` (N, C, H, W) and `masks` (R, D, N, H, W), but got {tuple(inputs.shape)} and {tuple(masks.shape)}")
+        raise ValueError(
+            f"Expected `inputs` (N, C, H, W) and `masks` (R, D, N, H, W), but got {tuple(inputs.shape)} and {tuple(masks.shape)}"
+        )
     m = masks.unsqueeze(3)
     x = inputs.detach().expand(*masks.shape[:2], *inputs.shape)
     if baseline == "zero":
@@ -75,7 +83,9 @@ def sensitivity_n_inputs(inputs: Tensor, masks: Tensor, baseline: Baseline = "ze
     return torch.where(m, noise.to(device=x.device, dtype=x.dtype), x)
 
 
-def _sensitivity_n_per_sample(maps: Tensor, masks: Tensor, clean_logits: Tensor, perturbed_logits: Tensor, target: Tensor) -> Tensor:
+def _sensitivity_n_per_sample(
+    maps: Tensor, masks: Tensor, clean_logits: Tensor, perturbed_logits: Tensor, target: Tensor
+) -> Tensor:
     """Pearson correlation over the draws per ratio and image, ``(R, N)`` (NaN where undefined)."""
     s = (maps.detach().double().unsqueeze(0).unsqueeze(0) * masks).sum((-1, -2))  # (R, D, N)
     z = clean_logits.detach().double().gather(1, target.view(-1, 1)).squeeze(1)
@@ -88,12 +98,21 @@ def _sensitivity_n_per_sample(maps: Tensor, masks: Tensor, clean_logits: Tensor,
 
 
 def _sensitivity_n_update(
-    maps: Tensor, masks: Tensor, clean_logits: Tensor, perturbed_logits: Tensor, target: Tensor, valid: Tensor | None = None
+    maps: Tensor,
+    masks: Tensor,
+    clean_logits: Tensor,
+    perturbed_logits: Tensor,
+    target: Tensor,
+    valid: Tensor | None = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """``(sum of corr (R,), sum of corr^2 (R,), count (R,))`` over the valid images with a defined correlation."""
     _check_map_batch(maps)
     n = maps.shape[0]
-    if masks.shape[2:] != maps.shape or perturbed_logits.shape[:3] != masks.shape[:3] or clean_logits.shape != (n, perturbed_logits.shape[3]):
+    if (
+        masks.shape[2:] != maps.shape
+        or perturbed_logits.shape[:3] != masks.shape[:3]
+        or clean_logits.shape != (n, perturbed_logits.shape[3])
+    ):
         raise ValueError(
             "Expected `maps` (N, H, W), `masks` (R, D, N, H, W), `clean_logits` (N, K) and `perturbed_logits` (R, D, N, K), "
             f"but got {tuple(maps.shape)}, {tuple(masks.shape)}, {tuple(clean_logits.shape)} and {tuple(perturbed_logits.shape)}"
@@ -114,7 +133,9 @@ def _sensitivity_n_compute(corr_sum: Tensor, corr_sq_sum: Tensor, count: Tensor)
     return {"mean": mean.to(torch.get_default_dtype()), "std": std.to(torch.get_default_dtype())}
 
 
-def sensitivity_n(maps: Tensor, masks: Tensor, clean_logits: Tensor, perturbed_logits: Tensor, target: Tensor) -> dict[str, Tensor]:
+def sensitivity_n(
+    maps: Tensor, masks: Tensor, clean_logits: Tensor, perturbed_logits: Tensor, target: Tensor
+) -> dict[str, Tensor]:
     """Sensitivity-n per ratio: mean and std over images of ``corr(sum(M * mask), z_t(x) - z_t(x_removed))``.
 
     Args:
