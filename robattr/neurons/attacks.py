@@ -63,6 +63,12 @@ def activation_shift_loss(acts: Tensor, source: Tensor, target: Tensor) -> Tenso
     return (acts * source).flatten(1).sum(1) / s_den - (acts * target).flatten(1).sum(1) / g_den
 
 
+
+def _check_target_unit(unit: int, target_unit: int) -> None:
+    """Raise unless ``target_unit`` is a non-negative integer other than ``unit``."""
+    if not isinstance(target_unit, int) or target_unit < 0 or target_unit == unit:
+        raise ValueError(f"Expected `target_unit` to be a non-negative integer other than `unit` ({unit}), but got {target_unit!r}")
+
 class ProbingAttack:
     """Base of the crafted attacks: hyperparameters at construction, the poisoning at call time.
 
@@ -258,8 +264,7 @@ class UnitAttack(ProbingAttack):
         batch_size: int = 64,
     ) -> None:
         super().__init__(unit, eps, steps, step_size, storage, batch_size)
-        if not isinstance(target_unit, int) or target_unit < 0 or target_unit == unit:
-            raise ValueError(f"Expected `target_unit` to be a non-negative integer other than `unit` ({unit}), but got {target_unit!r}")
+        _check_target_unit(unit, target_unit)
         self.target_unit = target_unit
         self.thresholds: Tensor | None = None
 
@@ -317,8 +322,7 @@ class ExemplarAttack(ProbingAttack):
         batch_size: int = 64,
     ) -> None:
         super().__init__(unit, eps, steps, step_size, storage, batch_size)
-        if not isinstance(target_unit, int) or target_unit < 0 or target_unit == unit:
-            raise ValueError(f"Expected `target_unit` to be a non-negative integer other than `unit` ({unit}), but got {target_unit!r}")
+        _check_target_unit(unit, target_unit)
         if n_images is not None and n_images < 1:
             raise ValueError(f"Expected `n_images` to be a positive integer or None, but got {n_images}")
         if k < 1:
