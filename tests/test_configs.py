@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from robattr.cli.evaluate import main as evaluate_main
-from robattr.cli.train import main as train_main
+from robattr.cli.train import run as train_main
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 TRAIN = sorted(p for d in ("mnist5k", "mnist", "flower17") for p in (CONFIGS / d).glob("*.yaml"))

@@ -29,8 +29,8 @@ class RobattrCLI(LightningCLI):
     """LightningCLI with robattr's trainer defaults and a seed that is always set."""
 
 
-def main(args: list[str] | None = None) -> RobattrCLI:
-    """Run the training CLI (``fit``, ``validate``, ``test``); ``args`` replaces ``sys.argv[1:]`` when given."""
+def run(args: list[str] | None = None) -> RobattrCLI:
+    """Run the training CLI (``fit``, ``validate``, ``test``) and return it; ``args`` replaces ``sys.argv[1:]``."""
     return RobattrCLI(
         ClassifierModule,
         LightningDataModule,
@@ -42,6 +42,11 @@ def main(args: list[str] | None = None) -> RobattrCLI:
         parser_kwargs={"description": __doc__, "formatter_class": argparse.RawDescriptionHelpFormatter},
         args=args,
     )
+
+
+def main(args: list[str] | None = None) -> None:
+    """Console-script entry point (``robattr-train``): returns nothing, so the exit status is 0 on success."""
+    run(args)
 
 
 if __name__ == "__main__":
