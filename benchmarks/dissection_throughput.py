@@ -70,7 +70,7 @@ def worker(data: str, n: int, batch: int, device: str, threads: int) -> dict:
 
 
 def _prepare(data: str, sizes: list[int]) -> None:
-    from robattr.neurons import SyntheticBrodenDataset
+    from robattr.data.broden_synthetic import SyntheticBrodenDataset
 
     n_max = max(sizes)
     SyntheticBrodenDataset(data, n_images=n_max, seed=0, image_size=224, mask_size=112)

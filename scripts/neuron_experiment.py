@@ -38,14 +38,13 @@ from typing import Any
 import torch
 from jsonargparse import CLI
 
-from robattr.models import TorchvisionClassifier
+from robattr.data.broden_synthetic import SyntheticBrodenDataset
+from robattr.models import PlantedUnitCNN, TorchvisionClassifier
 from robattr.neurons import (
     ConceptAttack,
     ExemplarAttack,
     NetworkDissection,
     NoiseCorruption,
-    PlantedUnitCNN,
-    SyntheticBrodenDataset,
     UnitAttack,
     classification_accuracy,
     corruption_summary,

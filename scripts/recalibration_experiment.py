@@ -46,8 +46,8 @@ from robattr.attribution import (
 from robattr.data import MNIST5k
 from robattr.metrics.functional.diffid import DEFAULT_RATIOS, _diffid_compute, _diffid_update
 from robattr.models import MnistCNN
-from robattr.training.evaluation import load_classifier
-from robattr.training.faithfulness import diffid_logits, method_variants
+from robattr.evaluation.base import load_classifier
+from robattr.evaluation.faithfulness import diffid_logits, method_variants
 
 DEFAULT_CHECKPOINT = "checkpoints/mnist5k_natural_quick/last.ckpt"
 

@@ -25,7 +25,7 @@ def test_evaluation_config_parses(path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         evaluate_main(["--config", str(path), "--print_config"])
     assert exit_info.value.code in (0, None)
-    assert "class_path: robattr.training." in capsys.readouterr().out
+    assert "class_path: robattr.evaluation." in capsys.readouterr().out
 
 
 def test_every_training_mode_has_a_config_per_dataset():

@@ -27,7 +27,7 @@ from robattr.attribution.random_baseline import RandomAttribution
 from robattr.attribution.recalibration import Recalibrated
 from robattr.attribution.saliency import Saliency
 from robattr.attribution.smoothgrad import SmoothGrad
-from robattr.attribution.visualize import attribution_cells, attribution_grid, colorize
+from robattr.attribution.visualize import attribution_cells, attribution_grid, colorize, heatmap, overlay
 from robattr.attribution.zoo import METHODS, create_attribution
 
 __all__ = [
@@ -65,7 +65,9 @@ __all__ = [
     "create_attribution",
     "default_cam_layer",
     "full_gradient_decompose",
+    "heatmap",
     "kmeans",
+    "overlay",
     "riemann_points",
     "select_objective",
 ]

@@ -12,11 +12,7 @@ from robattr.attribution.kmeans import kmeans
 from robattr.attribution.objectives import Objective
 from robattr.attribution.path import Estimator, PathIntegral, check_positive_int
 from robattr.attribution.reference_data import ReferenceData, image_batches
-
-
-def _model_device(model: nn.Module) -> torch.device:
-    param = next(model.parameters(), None)
-    return param.device if param is not None else torch.device("cpu")
+from robattr.models.utils import model_device
 
 
 class LocalPathIntegration(PathIntegral):
@@ -125,7 +121,7 @@ class LocalPathIntegration(PathIntegral):
     # --------------------------------------------------------------------------------------- offline estimation
     @torch.no_grad()
     def _logits(self, model: nn.Module, data: ReferenceData) -> Tensor:
-        device = _model_device(model)
+        device = model_device(model)
         return torch.cat([model(b.to(device)).float().cpu() for b in image_batches(data, self.max_samples)])
 
     def fit(self, model: nn.Module, data: ReferenceData) -> LocalPathIntegration:
@@ -155,7 +151,7 @@ class LocalPathIntegration(PathIntegral):
         index = torch.stack(indices)
         images = self._gather(data, index.flatten())
         with torch.no_grad():
-            check = model(images.to(_model_device(model))).float().cpu()
+            check = model(images.to(model_device(model))).float().cpu()
         if not torch.allclose(check, logits[index.flatten()], rtol=1e-3, atol=1e-4):
             raise RuntimeError(
                 "Expected `data` to yield the same images in the same order on each pass, but it changed (a shuffled loader?)"

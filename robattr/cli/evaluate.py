@@ -22,7 +22,7 @@ from lightning.pytorch import LightningDataModule
 from lightning.pytorch.cli import LightningCLI
 
 from robattr.cli.train import TRAINER_DEFAULTS
-from robattr.training.evaluation import EvaluationModule
+from robattr.evaluation.base import EvaluationModule
 
 NEURON_JOBS = ("dissect", "noise", "attack")
 

@@ -2,7 +2,7 @@
 
 jsonargparse, in LightningCLI's style: the model and the probing set are ``class_path`` / ``init_args``, the
 dissection, noise and attack settings are the ``__init__`` arguments of their classes, so a bad value fails at
-start-up. Every job writes under ``--output_dir`` (see :mod:`robattr.neurons.runs`) plus the resolved
+start-up. Every job writes under ``--output_dir`` (see :mod:`robattr.neurons.jobs`) plus the resolved
 ``config.yaml``::
 
     python evaluate.py dissect --config configs/neurons/quickstart_dissect.yaml
@@ -29,7 +29,7 @@ from robattr.neurons.attacks import ProbingAttack
 from robattr.neurons.dissection import DissectionResult, NetworkDissection
 from robattr.neurons.hooks import resolve_layer
 from robattr.neurons.noise import NoiseCorruption
-from robattr.neurons.runs import run_attack, run_dissect, run_noise
+from robattr.neurons.jobs import run_attack, run_dissect, run_noise
 
 JOBS: dict[str, str] = {
     "dissect": "Network Dissection of one layer on a Broden-format probing set.",

@@ -17,7 +17,7 @@ from robattr.data.mnist5k import MNIST5k
 from robattr.data.splits import per_class_split, stratified_split
 from robattr.data.synthetic import SyntheticImages
 
-# broden: see robattr/data/broden.py
+# Broden (Network Dissection probing sets): robattr/data/broden.py reads, robattr/data/broden_synthetic.py writes.
 
 DATAMODULES: dict[str, type[ImageDataModule]] = {
     "mnist5k": MNIST5k,

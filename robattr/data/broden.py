@@ -157,7 +157,7 @@ class BrodenDataset(Dataset):
 
     Example:
         >>> import tempfile
-        >>> from robattr.neurons.synthetic import write_synthetic_broden
+        >>> from robattr.data.broden_synthetic import write_synthetic_broden
         >>> root = write_synthetic_broden(tempfile.mkdtemp(), n_images=8, seed=0)
         >>> ds = BrodenDataset(root)
         >>> ds.categories
@@ -255,7 +255,7 @@ class BrodenDataset(Dataset):
 
         Example:
             >>> import tempfile
-            >>> from robattr.neurons.synthetic import write_synthetic_broden
+            >>> from robattr.data.broden_synthetic import write_synthetic_broden
             >>> BrodenDataset(write_synthetic_broden(tempfile.mkdtemp(), n_images=4)).label_number("green")
             2
         """

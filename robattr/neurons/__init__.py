@@ -1,11 +1,11 @@
 """Network Dissection and its corruption (Srivastava et al., ICCV 2023: "Corrupting Neuron Explanations").
 
 Data flow: a Broden-format probing set (:mod:`robattr.data.broden`, or the generated one of
-:mod:`robattr.neurons.synthetic`) -> a model and a layer (:class:`LayerActivations`) -> exact streaming thresholds
+:mod:`robattr.data.broden_synthetic`) -> a model and a layer (:class:`LayerActivations`) -> exact streaming thresholds
 (:mod:`robattr.neurons.quantile`) -> IoU with the category gate (:mod:`robattr.neurons.iou`) ->
 :class:`DissectionResult`. Corruptions write replaced images (:mod:`robattr.neurons.storage`): random noise
 (:class:`NoiseCorruption`) and crafted PGD attacks (:class:`ConceptAttack`, :class:`UnitAttack`,
-:class:`ExemplarAttack`); :mod:`robattr.neurons.metrics` compares explanations, :mod:`robattr.neurons.runs` runs jobs.
+:class:`ExemplarAttack`); :mod:`robattr.neurons.comparison` compares explanations, :mod:`robattr.neurons.jobs` runs jobs.
 """
 
 from robattr.neurons.attacks import ConceptAttack, ExemplarAttack, ProbingAttack, UnitAttack, activation_shift_loss
@@ -13,13 +13,12 @@ from robattr.neurons.dissection import DissectionResult, NetworkDissection
 from robattr.neurons.exemplars import Exemplars, compute_exemplars
 from robattr.neurons.hooks import LayerActivations, resolve_layer
 from robattr.neurons.iou import IoUTally, assign_concepts, iou_from_counts
-from robattr.neurons.metrics import attack_success, changed_fraction, corruption_summary, exemplar_overlap, iou_change
+from robattr.neurons.comparison import attack_success, changed_fraction, corruption_summary, exemplar_overlap, iou_change
 from robattr.neurons.noise import NoiseCorruption
-from robattr.neurons.planted import PlantedUnitCNN
+from robattr.models.planted import PlantedUnitCNN
 from robattr.neurons.quantile import StreamingQuantile
-from robattr.neurons.runs import classification_accuracy, run_attack, run_dissect, run_noise
+from robattr.neurons.jobs import classification_accuracy, run_attack, run_dissect, run_noise
 from robattr.neurons.storage import Poisoning
-from robattr.neurons.synthetic import SyntheticBrodenDataset, write_synthetic_broden
 
 __all__ = [
     "ConceptAttack",
@@ -30,11 +29,9 @@ __all__ = [
     "LayerActivations",
     "NetworkDissection",
     "NoiseCorruption",
-    "PlantedUnitCNN",
     "Poisoning",
     "ProbingAttack",
     "StreamingQuantile",
-    "SyntheticBrodenDataset",
     "UnitAttack",
     "activation_shift_loss",
     "assign_concepts",
@@ -50,5 +47,4 @@ __all__ = [
     "run_attack",
     "run_dissect",
     "run_noise",
-    "write_synthetic_broden",
 ]

@@ -39,8 +39,9 @@ from robattr.attacks.pgd import PGD
 from robattr.data.broden import BrodenBatch, BrodenDataset
 from robattr.neurons.dissection import DissectionResult
 from robattr.neurons.exemplars import Exemplars
-from robattr.neurons.hooks import LayerActivations, model_device, to_model
-from robattr.neurons.statistics import eval_mode
+from robattr.models.utils import model_device, to_model
+from robattr.neurons.hooks import LayerActivations
+from robattr.models.utils import eval_mode
 from robattr.neurons.storage import Poisoning, Storage, check_storage, prepare_out_dir, store_images
 
 
@@ -293,7 +294,7 @@ class ExemplarAttack(ProbingAttack):
     each unit, :math:`S(x)` is the source unit's exemplar mask and :math:`G(x)` the target unit's; the activation is
     resized to the image size. The MILAN captioner is then run on the new exemplars of unit ``k`` (not shipped here:
     its weights cannot be fetched); the exemplar sets themselves are compared by
-    :func:`robattr.neurons.metrics.exemplar_overlap`.
+    :func:`robattr.neurons.comparison.exemplar_overlap`.
 
     Args:
         unit: the source unit ``k``.

@@ -10,9 +10,11 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from robattr.data.broden import BrodenDataset
-from robattr.neurons.hooks import LayerActivations, model_device, to_model
+from robattr.models.utils import model_device, to_model
+from robattr.neurons.hooks import LayerActivations
 from robattr.neurons.iou import Concepts, IoUTally, assign_concepts, iou_from_counts
-from robattr.neurons.statistics import eval_mode, unit_statistics
+from robattr.models.utils import eval_mode
+from robattr.neurons.statistics import unit_statistics
 
 
 @dataclass
@@ -134,8 +136,8 @@ class NetworkDissection:
 
     Example:
         >>> import tempfile
-        >>> from robattr.neurons.synthetic import SyntheticBrodenDataset
-        >>> from robattr.neurons.planted import PlantedUnitCNN
+        >>> from robattr.data.broden_synthetic import SyntheticBrodenDataset
+        >>> from robattr.models.planted import PlantedUnitCNN
         >>> ds = SyntheticBrodenDataset(tempfile.mkdtemp(), n_images=24)
         >>> result = NetworkDissection("pool", progress=False)(PlantedUnitCNN(), ds)
         >>> result.iou.shape

@@ -10,8 +10,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from robattr.data.broden import BrodenDataset
-from robattr.neurons.hooks import LayerActivations, to_model
-from robattr.neurons.statistics import eval_mode, unit_statistics
+from robattr.models.utils import to_model
+from robattr.neurons.hooks import LayerActivations
+from robattr.models.utils import eval_mode
+from robattr.neurons.statistics import unit_statistics
 
 
 @dataclass
@@ -91,8 +93,8 @@ def compute_exemplars(
 
     Example:
         >>> import tempfile
-        >>> from robattr.neurons.synthetic import SyntheticBrodenDataset
-        >>> from robattr.neurons.planted import PlantedUnitCNN
+        >>> from robattr.data.broden_synthetic import SyntheticBrodenDataset
+        >>> from robattr.models.planted import PlantedUnitCNN
         >>> ds = SyntheticBrodenDataset(tempfile.mkdtemp(), n_images=12)
         >>> ex = compute_exemplars(PlantedUnitCNN(), "pool", ds, k=3, units=[1])
         >>> tuple(ex.indices.shape), tuple(ex.unit_masks(1).shape)

@@ -74,23 +74,3 @@ class LayerActivations:
             shape = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
             raise ValueError(f"Expected the output of layer {self.layer!r} to be a tensor of shape (N, K, h, w), but got {shape}")
         return out
-
-
-def model_device(model: nn.Module) -> torch.device:
-    """The device of the model's first parameter or buffer (CPU for a model with neither)."""
-    for tensor in list(model.parameters()) + list(model.buffers()):
-        return tensor.device
-    return torch.device("cpu")
-
-
-def model_dtype(model: nn.Module) -> torch.dtype:
-    """The dtype of the model's first floating-point parameter (float32 for a model with none): inputs are cast to it."""
-    for tensor in model.parameters():
-        if tensor.is_floating_point():
-            return tensor.dtype
-    return torch.float32
-
-
-def to_model(model: nn.Module, x: Tensor) -> Tensor:
-    """``x`` on the model's device, in its floating dtype."""
-    return x.to(device=model_device(model), dtype=model_dtype(model), non_blocking=True)

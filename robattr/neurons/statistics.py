@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import NamedTuple
 
 import torch
@@ -11,7 +10,8 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from robattr.data.broden import BrodenBatch, BrodenDataset
-from robattr.neurons.hooks import LayerActivations, to_model
+from robattr.models.utils import eval_mode, to_model
+from robattr.neurons.hooks import LayerActivations
 from robattr.neurons.quantile import StreamingQuantile
 
 
@@ -48,17 +48,6 @@ class TopExemplars:
         values, idx = values.gather(1, order), idx.gather(1, order)
         order = torch.argsort(values, dim=1, descending=True, stable=True)[:, : self.k]
         self.values, self.indices = values.gather(1, order), idx.gather(1, order)
-
-
-@contextmanager
-def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
-    """Put ``model`` in eval mode (frozen BatchNorm: images of a batch are independent) and restore it after."""
-    was_training = model.training
-    model.eval()
-    try:
-        yield model
-    finally:
-        model.train(was_training)
 
 
 def activation_batches(
@@ -108,8 +97,8 @@ def unit_statistics(
 
     Example:
         >>> import tempfile
-        >>> from robattr.neurons.synthetic import SyntheticBrodenDataset
-        >>> from robattr.neurons.planted import PlantedUnitCNN
+        >>> from robattr.data.broden_synthetic import SyntheticBrodenDataset
+        >>> from robattr.models.planted import PlantedUnitCNN
         >>> ds = SyntheticBrodenDataset(tempfile.mkdtemp(), n_images=16)
         >>> stats = unit_statistics(PlantedUnitCNN(), "pool", ds, quantile=0.005, top_k=3)
         >>> tuple(stats.thresholds.shape), tuple(stats.top_indices.shape)

@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from robattr.data.broden import BrodenDataset, collate_broden, decode_label_png
-from robattr.neurons.synthetic import write_synthetic_broden
+from robattr.data.broden_synthetic import write_synthetic_broden
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from robattr.neurons import NetworkDissection, PlantedUnitCNN, SyntheticBrodenDataset
+from robattr.data.broden_synthetic import SyntheticBrodenDataset
+from robattr.models import PlantedUnitCNN
+from robattr.neurons import NetworkDissection
 
 N_IMAGES = 400
 

@@ -39,7 +39,7 @@ def test_dissect_job_writes_results(tmp_path):
     assert {"tally.csv", "result.json", "result.pt"} <= set(os.listdir(tmp_path / "out" / "clean"))
     assert glob.glob(str(tmp_path / "out" / "tensorboard" / "events.out.tfevents*"))
     saved = yaml.safe_load((tmp_path / "out" / "config.yaml").read_text())
-    assert saved["dissection"]["layer"] == "pool" and saved["model"]["class_path"] == "robattr.neurons.PlantedUnitCNN"
+    assert saved["dissection"]["layer"] == "pool" and saved["model"]["class_path"] == "robattr.models.PlantedUnitCNN"
     # the saved config reruns as is; noise reuses the clean dissection
     noise = main(["noise", "--config", str(tmp_path / "out" / "config.yaml"), "--output_dir", str(tmp_path / "noise"),
                   "--clean", str(tmp_path / "out"), "--noise.sigma", "0.01", "--tensorboard", "false"])

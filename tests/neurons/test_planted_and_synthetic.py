@@ -7,7 +7,8 @@ import re
 import pytest
 import torch
 
-from robattr.neurons import PlantedUnitCNN, SyntheticBrodenDataset, write_synthetic_broden
+from robattr.data.broden_synthetic import SyntheticBrodenDataset, write_synthetic_broden
+from robattr.models import PlantedUnitCNN
 
 
 def test_fragile_unit_ignores_flat_colours_and_grid_edges_but_not_a_checkerboard():

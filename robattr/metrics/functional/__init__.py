@@ -10,7 +10,8 @@ the :mod:`robattr.metrics` classes) and public functions taking ``reduction="mea
 - :mod:`.lens_rank_correlation`: robattr's own LENS-Kendall / LENS-Spearman variant (max-filtered maps);
 - :mod:`.center_of_mass`: centre of mass and its dislocation (Ghorbani et al. 2019);
 - :mod:`.diffid`, :mod:`.sensitivity`, :mod:`.sanity`: faithfulness (DiffID, sensitivity-n, cascading-randomisation
-  sanity check); the caller runs the model on the inputs these build.
+  sanity check); the caller runs the model on the inputs these build (the randomised models come from
+  :mod:`robattr.models.randomization`).
 
 Ties in every top-k set are broken by value descending, then flat (row-major) index ascending.
 """
@@ -20,7 +21,7 @@ from robattr.metrics.functional.diffid import diffid, diffid_inputs, diffid_keep
 from robattr.metrics.functional.lens_rank_correlation import lens_kendall_tau, lens_spearman
 from robattr.metrics.functional.masks import neighbourhood_mask, topk_mask
 from robattr.metrics.functional.rank_correlation import kendall_tau, spearman
-from robattr.metrics.functional.sanity import cascading_randomization, randomization_order, sanity_rank_correlation
+from robattr.metrics.functional.sanity import sanity_rank_correlation
 from robattr.metrics.functional.sensitivity import sensitivity_n, sensitivity_n_inputs, sensitivity_n_masks
 from robattr.metrics.functional.topk import lens_precision, lens_recall, topk_intersection
 from robattr.metrics.functional.topk_div import (
@@ -55,7 +56,5 @@ __all__ = [
     "sensitivity_n_masks",
     "sensitivity_n_inputs",
     "sensitivity_n",
-    "cascading_randomization",
-    "randomization_order",
     "sanity_rank_correlation",
 ]

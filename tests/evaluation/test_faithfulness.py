@@ -14,7 +14,8 @@ from robattr.attribution import GradCAM, IGUniform, LocalPathIntegration, Salien
 from robattr.cli.evaluate import main as evaluate
 from robattr.data.synthetic import SyntheticImages
 from robattr.models import MnistCNN
-from robattr.training.faithfulness import FaithfulnessEvaluation, VisualizeAttributions, diffid_logits, method_variants
+from robattr.evaluation.faithfulness import FaithfulnessEvaluation, diffid_logits, method_variants
+from robattr.evaluation.visualize import VisualizeAttributions
 
 
 def whole(message: str) -> str:
@@ -90,7 +91,7 @@ def test_visualize_writes_a_png_through_the_cli(tmp_path):
             "default_root_dir": str(tmp_path),
         },
         "model": {
-            "class_path": "robattr.training.faithfulness.VisualizeAttributions",
+            "class_path": "robattr.evaluation.VisualizeAttributions",
             "init_args": {
                 "net": {"class_path": "robattr.models.MnistCNN", "init_args": {"num_classes": 4}},
                 "attributions": {

@@ -14,7 +14,8 @@ from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 from robattr.cli.evaluate import main as evaluate_main
 from robattr.data import SyntheticImages
 from robattr.models import MnistCNN
-from robattr.training import AttributionRobustnessEvaluation, NaturalTraining
+from robattr.evaluation import AttributionRobustnessEvaluation
+from robattr.training import NaturalTraining
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,7 +26,7 @@ trainer:
   enable_progress_bar: false
   logger: false
 model:
-  class_path: robattr.training.AttributionRobustnessEvaluation
+  class_path: robattr.evaluation.AttributionRobustnessEvaluation
   init_args:
     checkpoint: {ckpt}
     attributions:

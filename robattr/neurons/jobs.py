@@ -20,11 +20,11 @@ from robattr.data.broden import BrodenDataset
 from robattr.neurons.attacks import ConceptAttack, ExemplarAttack, ProbingAttack, UnitAttack
 from robattr.neurons.dissection import DissectionResult, NetworkDissection
 from robattr.neurons.exemplars import compute_exemplars
-from robattr.neurons.hooks import to_model
-from robattr.neurons.metrics import attack_success, corruption_summary, exemplar_overlap
+from robattr.models.utils import to_model
+from robattr.neurons.comparison import attack_success, corruption_summary, exemplar_overlap
 from robattr.neurons.noise import NoiseCorruption
 from robattr.neurons.report import save_result, write_tensorboard
-from robattr.neurons.statistics import eval_mode
+from robattr.models.utils import eval_mode
 
 log = logging.getLogger(__name__)
 

@@ -1,9 +1,9 @@
-"""``evaluate.py`` jobs for attribution faithfulness: methods x re-calibration x metrics, and a map picture.
+"""``evaluate.py`` job for attribution faithfulness: methods x re-calibration x metrics.
 
 :class:`FaithfulnessEvaluation` scores every attribution method, plain and re-calibrated (Yang et al., ICLR 2023),
 with DiffID (Yang et al., AAAI 2023), sensitivity-n (Ancona et al. 2018) and the cascading-randomisation sanity
-check (Adebayo et al. 2018); :class:`VisualizeAttributions` draws every method's map for one batch. The metrics never
-call the model: :func:`diffid_logits` and :func:`sensitivity_logits` run it on the perturbed inputs here.
+check (Adebayo et al. 2018). The metrics never call the model: :func:`diffid_logits` and :func:`sensitivity_logits`
+run it on the perturbed inputs here.
 """
 
 from __future__ import annotations
@@ -22,12 +22,12 @@ from robattr.attribution.maps import Reduction
 from robattr.attribution.path import check_estimator
 from robattr.metrics.diffid import DiffID
 from robattr.metrics.functional.diffid import DEFAULT_RATIOS, _check_ratios, diffid_inputs
-from robattr.metrics.functional.sanity import cascading_randomization, randomization_order
+from robattr.models.randomization import cascading_randomization, randomization_order
 from robattr.metrics.functional.sensitivity import Baseline, sensitivity_n_inputs, sensitivity_n_masks
 from robattr.metrics.mean_score import MeanScore
 from robattr.metrics.sanity import SanityCheck
 from robattr.metrics.sensitivity import SensitivityN
-from robattr.training.evaluation import EvaluationModule
+from robattr.evaluation.base import EvaluationModule
 
 METRICS: tuple[str, ...] = ("diffid", "sensitivity_n", "sanity")
 Target = Literal["label", "prediction"]
@@ -134,7 +134,7 @@ class FaithfulnessEvaluation(EvaluationModule):
     mode) and TensorBoard.
 
     Args:
-        net: classifier (see :class:`~robattr.training.evaluation.EvaluationModule`), exclusive with ``checkpoint``.
+        net: classifier (see :class:`~robattr.evaluation.base.EvaluationModule`), exclusive with ``checkpoint``.
         checkpoint: robattr training checkpoint.
         attributions: name -> method (configured with ``class_path`` / ``init_args``).
         recalibration: modes among ``vanilla``, ``valid_ip``, ``valid_ref``.
@@ -294,82 +294,9 @@ class FaithfulnessEvaluation(EvaluationModule):
         return rows
 
 
-class VisualizeAttributions(EvaluationModule):
-    """Draw every method's map, with and without re-calibration, for the first test batch: a PNG and TensorBoard.
-
-    One row per image: the image, then one column per method and mode (the order of ``attributions`` x
-    ``recalibration``), coloured with ``reds`` (``abs_sum`` maps, minimum to 99th percentile) or, with
-    ``signed=True``, ``coolwarm`` around 0 (``sum`` maps). Written to ``<output_dir>/attributions.png`` with the
-    column order in ``results.csv``; the grid is also logged as ``visualize/maps``. Only the first batch of rank 0 is
-    drawn.
-
-    Args:
-        net: classifier, exclusive with ``checkpoint``.
-        checkpoint: robattr training checkpoint.
-        attributions: name -> method.
-        recalibration: modes among ``vanilla``, ``valid_ip``, ``valid_ref``.
-        num_images: images drawn (at most the batch size).
-        signed: signed channel sums on a diverging colormap instead of ``sum |A|``.
-        target: ``label`` or ``prediction``.
-        output_dir: where the PNG goes (default: the TensorBoard log directory).
-
-    Raises:
-        ValueError: for an empty ``attributions``, an unknown mode or target, or ``num_images < 1``.
-    """
-
-    def __init__(
-        self,
-        net: nn.Module | None = None,
-        checkpoint: str | None = None,
-        attributions: dict[str, Attribution] | None = None,
-        recalibration: list[str] = ["vanilla", "valid_ip"],  # noqa: B006
-        num_images: int = 8,
-        signed: bool = False,
-        target: Target = "label",
-        output_dir: str | None = None,
-    ) -> None:
-        super().__init__(net, checkpoint, output_dir, num_images)
-        if not attributions:
-            raise ValueError(f"Expected `attributions` to name at least one method, but got {attributions!r}")
-        for mode in recalibration:
-            check_estimator(mode)
-        if num_images < 1:
-            raise ValueError(f"Expected `num_images` to be a positive integer, but got {num_images}")
-        if target not in ("label", "prediction"):
-            raise ValueError(f"Expected `target` to be one of ['label', 'prediction'], but got {target!r}")
-        self.attributions = attributions
-        self.variants = method_variants(attributions, recalibration)
-        self.num_images, self.signed, self.target = num_images, signed, target
-        self.png: str | None = None
-        self.columns: list[str] = []
-
-    def on_test_start(self) -> None:
-        fit_reference_methods(self, self.attributions.values())
-
-    def evaluate_batch(self, x: Tensor, y: Tensor, valid: Tensor, batch_idx: int) -> None:
-        if batch_idx != 0 or not self.trainer.is_global_zero:
-            return
-        x, y = x[: self.num_images], y[: self.num_images]
-        target = y if self.target == "label" else self.net(x).argmax(1)
-        maps = {
-            v: attribution_map(m(self.net, x, target).detach(), "sum" if self.signed else "abs_sum")
-            for v, (_, _, m) in self.variants.items()
-        }
-        out = self.results_dir()
-        out.mkdir(parents=True, exist_ok=True)
-        cells = attribution_cells(x, maps, signed=self.signed)
-        save_image(cells, out / "attributions.png", nrow=1 + len(maps), padding=2, pad_value=1.0)
-        self.png, self.columns = str(out / "attributions.png"), ["image", *maps]
-        self.log_grid("visualize/maps", cells, nrow=1 + len(maps))
-
-    def result_rows(self) -> list[dict[str, Any]]:
-        return [{"column": i, "content": c, "png": self.png or ""} for i, c in enumerate(self.columns)]
-
-
 __all__ = [
     "METRICS",
     "FaithfulnessEvaluation",
-    "VisualizeAttributions",
     "batched_logits",
     "diffid_logits",
     "fit_reference_methods",

@@ -13,7 +13,8 @@ from robattr.attacks import PGD, AttributionAttack, RandomSignPerturbation
 from robattr.attribution import Attribution, IntegratedGradients, attribution_map
 from robattr.metrics.functional import topk_div_mask
 from robattr.metrics.functional.masks import topk_mask
-from robattr.training.evaluation import EvaluationModule, heatmap, overlay
+from robattr.attribution.visualize import heatmap, overlay
+from robattr.evaluation.base import EvaluationModule
 
 Attack = AttributionAttack | RandomSignPerturbation
 VARIANTS = ("failed_as_one", "failed_excluded")

@@ -169,16 +169,3 @@ def format_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     widths = [max(len(c), *(len(row[i]) for row in cells)) if cells else len(c) for i, c in enumerate(columns)]
     line = lambda values: "  ".join(v.ljust(w) for v, w in zip(values, widths))
     return "\n".join([line(columns), line(["-" * w for w in widths]), *(line(row) for row in cells)])
-
-
-def heatmap(maps: Tensor) -> Tensor:
-    """``(N, H, W)`` non-negative maps to ``(N, 3, H, W)`` images: black -> red -> yellow -> white, max-scaled."""
-    m = maps / maps.flatten(1).amax(1).clamp_min(1e-12).view(-1, 1, 1)
-    return torch.stack([(3 * m).clamp(0, 1), (3 * m - 1).clamp(0, 1), (3 * m - 2).clamp(0, 1)], 1)
-
-
-def overlay(images: Tensor, mask: Tensor, color: tuple[float, float, float] = (1.0, 0.0, 0.0)) -> Tensor:
-    """Paint the pixels of a bool ``(N, H, W)`` mask in ``color`` over grey versions of ``(N, C, H, W)`` images."""
-    grey = images.mean(1, keepdim=True).expand(-1, 3, -1, -1) * 0.6
-    paint = torch.tensor(color, device=images.device, dtype=images.dtype).view(1, 3, 1, 1).expand_as(grey)
-    return torch.where(mask.unsqueeze(1), paint, grey)
