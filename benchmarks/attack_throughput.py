@@ -42,14 +42,22 @@ def main() -> None:
     x = torch.rand(args.n, 1, 28, 28, device=device)
     y = model(x).argmax(1)
     attacks = {
-        "top-k, IG 10 steps": AttributionAttack(IntegratedGradients(n_steps=10), "topk", eps=0.3, step_size=0.01, steps=args.steps, k_attack=100),
-        "top-k, saliency": AttributionAttack(Saliency(), "topk", eps=0.3, step_size=0.01, steps=args.steps, k_attack=100),
-        "random-sign walk, IG 10 steps": AttributionAttack(IntegratedGradients(n_steps=10), "random", eps=0.3, step_size=0.01, steps=args.steps),
+        "top-k, IG 10 steps": AttributionAttack(
+            IntegratedGradients(n_steps=10), "topk", eps=0.3, step_size=0.01, steps=args.steps, k_attack=100
+        ),
+        "top-k, saliency": AttributionAttack(
+            Saliency(), "topk", eps=0.3, step_size=0.01, steps=args.steps, k_attack=100
+        ),
+        "random-sign walk, IG 10 steps": AttributionAttack(
+            IntegratedGradients(n_steps=10), "random", eps=0.3, step_size=0.01, steps=args.steps
+        ),
         "one-shot random sign, IG 10 steps": RandomSignPerturbation(IntegratedGradients(n_steps=10), eps=0.3),
     }
     gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else ""
-    print(f"Machine: {platform.platform()}, {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads {gpu}; "
-          f"torch {torch.__version__}; {datetime.date.today()}; {args.n} MNIST images, {args.steps} iterations")
+    print(
+        f"Machine: {platform.platform()}, {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads {gpu}; "
+        f"torch {torch.__version__}; {datetime.date.today()}; {args.n} MNIST images, {args.steps} iterations"
+    )
     print("| attack | batched img/s | one-at-a-time img/s | speed-up |")
     print("|---|---|---|---|")
     for name, attack in attacks.items():

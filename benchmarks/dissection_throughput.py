@@ -60,8 +60,13 @@ def worker(data: str, n: int, batch: int, device: str, threads: int) -> dict:
     _, traced_peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     out = {
-        "n": n, "seconds": seconds, "images_per_s": n / seconds, "interpretable": int(result.interpretable.sum()),
-        "rss_growth_mb": _rss_mb() - rss_before, "rss_peak_mb": _rss_mb(), "tracemalloc_peak_mb": traced_peak / 2**20,
+        "n": n,
+        "seconds": seconds,
+        "images_per_s": n / seconds,
+        "interpretable": int(result.interpretable.sum()),
+        "rss_growth_mb": _rss_mb() - rss_before,
+        "rss_peak_mb": _rss_mb(),
+        "tracemalloc_peak_mb": traced_peak / 2**20,
         "all_activations_mb": n * 512 * 49 * 4 / 2**20,
     }
     if device.startswith("cuda"):
@@ -87,7 +92,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
-    parser.add_argument("--data", default=None, help="directory of the generated 224x224 set (default: a temporary one)")
+    parser.add_argument(
+        "--data", default=None, help="directory of the generated 224x224 set (default: a temporary one)"
+    )
     parser.add_argument("--worker", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker is not None:
@@ -98,24 +105,47 @@ def main() -> None:
         _prepare(data, args.sizes)
         rows = []
         for n in args.sizes:
-            cmd = [sys.executable, __file__, "--worker", str(n), "--data", data, "--batch", str(args.batch),
-                   "--device", args.device, "--threads", str(args.threads)]
-            out = subprocess.run(cmd, check=True, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": os.getcwd()})
+            cmd = [
+                sys.executable,
+                __file__,
+                "--worker",
+                str(n),
+                "--data",
+                data,
+                "--batch",
+                str(args.batch),
+                "--device",
+                args.device,
+                "--threads",
+                str(args.threads),
+            ]
+            out = subprocess.run(
+                cmd, check=True, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": os.getcwd()}
+            )
             rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
     finally:
         if args.data is None:
             shutil.rmtree(data, ignore_errors=True)
     load = os.getloadavg()[0]
-    print(f"Machine: {platform.platform()}, {os.cpu_count()} CPUs, torch {torch.__version__} with {args.threads} intra-op threads, "
-          f"device {args.device}, {datetime.date.today()}, load average {load:.1f}; ResNet-18 (random weights) net.layer4, "
-          f"224x224 images, batch {args.batch}.\n")
+    print(
+        f"Machine: {platform.platform()}, {os.cpu_count()} CPUs, torch {torch.__version__} with {args.threads} intra-op threads, "
+        f"device {args.device}, {datetime.date.today()}, load average {load:.1f}; ResNet-18 (random weights) net.layer4, "
+        f"224x224 images, batch {args.batch}.\n"
+    )
     cuda = args.device.startswith("cuda")
-    print("| images | time (s) | images/s | peak RSS growth (MiB) | peak RSS (MiB) | tracemalloc peak (MiB) |"
-          + (" CUDA peak (MiB) |" if cuda else "") + " all activations would be (MiB) |")
+    print(
+        "| images | time (s) | images/s | peak RSS growth (MiB) | peak RSS (MiB) | tracemalloc peak (MiB) |"
+        + (" CUDA peak (MiB) |" if cuda else "")
+        + " all activations would be (MiB) |"
+    )
     print("|---:|---:|---:|---:|---:|---:|" + ("---:|" if cuda else "") + "---:|")
     for r in rows:
-        print(f"| {r['n']} | {r['seconds']:.1f} | {r['images_per_s']:.1f} | {r['rss_growth_mb']:.0f} | {r['rss_peak_mb']:.0f} "
-              f"| {r['tracemalloc_peak_mb']:.2f} |" + (f" {r['cuda_peak_mb']:.0f} |" if cuda else "") + f" {r['all_activations_mb']:.1f} |")
+        print(
+            f"| {r['n']} | {r['seconds']:.1f} | {r['images_per_s']:.1f} | {r['rss_growth_mb']:.0f} | {r['rss_peak_mb']:.0f} "
+            f"| {r['tracemalloc_peak_mb']:.2f} |"
+            + (f" {r['cuda_peak_mb']:.0f} |" if cuda else "")
+            + f" {r['all_activations_mb']:.1f} |"
+        )
 
 
 if __name__ == "__main__":

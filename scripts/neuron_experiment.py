@@ -92,15 +92,19 @@ def _noise_run(model, ds, dissection, clean, noise: NoiseCorruption, out: str) -
 
 def noise_section(model, ds, dissection, clean, seeds: list[int]) -> tuple[list[dict], str]:
     rows = []
-    for kind, sigma, storage, seed in itertools.product(("gaussian", "uniform", "bernoulli"), SIGMAS, ("lossless", "jpeg"), seeds):
+    for kind, sigma, storage, seed in itertools.product(
+        ("gaussian", "uniform", "bernoulli"), SIGMAS, ("lossless", "jpeg"), seeds
+    ):
         noise = NoiseCorruption(kind, sigma=sigma, storage=storage, seed=seed)
         rows.append(_in_tmp(lambda out: _noise_run(model, ds, dissection, clean, noise, out)))
     groups = defaultdict(list)
     for r in rows:
         groups[(r["kind"], r["sigma"], r["storage"])].append(r)
-    lines = ["| noise | sigma | storage | units changed (of 6) | robust units changed (of 5) | fragile unit: label (IoU) per seed "
-             "| interpretable units no longer interpretable | mean IoU change | accuracy |",
-             "|---|---:|---|---:|---:|---|---:|---:|---:|"]
+    lines = [
+        "| noise | sigma | storage | units changed (of 6) | robust units changed (of 5) | fragile unit: label (IoU) per seed "
+        "| interpretable units no longer interpretable | mean IoU change | accuracy |",
+        "|---|---:|---|---:|---:|---|---:|---:|---:|",
+    ]
     for (kind, sigma, storage), rs in groups.items():
         fragile = ", ".join(f"{r['fragile_label']} ({r['fragile_score']:.3f})" for r in rs)
         lines.append(
@@ -117,15 +121,29 @@ def attack_section(model, ds, dissection, clean) -> tuple[list[dict], str]:
         for target in [c for c in COLOURS if c != clean.label_name(unit)]:
             attack = ConceptAttack(unit=unit, target=target, target_category="color", eps=eps)
             rows.append(_in_tmp(lambda out: run_attack(model, ds, dissection, attack, out, clean=clean, write=False)))
-        rows.append(_in_tmp(lambda out: run_attack(model, ds, dissection, ConceptAttack(unit=unit, eps=eps), out, clean=clean, write=False)))
+        rows.append(
+            _in_tmp(
+                lambda out: run_attack(
+                    model, ds, dissection, ConceptAttack(unit=unit, eps=eps), out, clean=clean, write=False
+                )
+            )
+        )
     jpeg = ConceptAttack(unit=1, target="green", target_category="color", eps=4 / 255, storage="jpeg")
     rows.append(_in_tmp(lambda out: run_attack(model, ds, dissection, jpeg, out, clean=clean, write=False)))
-    lines = ["| unit (clean label) | variant | eps | success | poisoned fraction (mean) | success among pairs with < 10% poisoned |",
-             "|---|---|---:|---:|---:|---:|"]
+    lines = [
+        "| unit (clean label) | variant | eps | success | poisoned fraction (mean) | success among pairs with < 10% poisoned |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
     for unit, eps in itertools.product(range(clean.num_units), EPS):
         for variant in ("targeted", "untargeted"):
-            rs = [r for r in rows if r["attack/unit"] == unit and r["attack/eps"] == eps and r["attack/storage"] == "lossless"
-                  and (r["attack/target_label"] != "") == (variant == "targeted")]
+            rs = [
+                r
+                for r in rows
+                if r["attack/unit"] == unit
+                and r["attack/eps"] == eps
+                and r["attack/storage"] == "lossless"
+                and (r["attack/target_label"] != "") == (variant == "targeted")
+            ]
             small = [r for r in rs if r["attack/poisoned_fraction"] < 0.10]
             lines.append(
                 f"| {unit} ({clean.label_name(unit)}) | {variant} | {round(eps * 255)}/255 | {sum(r['attack/success'] for r in rs)}/{len(rs)} "
@@ -134,8 +152,10 @@ def attack_section(model, ds, dissection, clean) -> tuple[list[dict], str]:
             )
     r = rows[-1]
     lines.append("")
-    lines.append(f"JPEG storage, unit 1 red -> green at 4/255: new label {r['attack/new_label']}, success {r['attack/success']}, "
-                 f"poisoned {_fmt(r['attack/poisoned_fraction'])}.")
+    lines.append(
+        f"JPEG storage, unit 1 red -> green at 4/255: new label {r['attack/new_label']}, success {r['attack/success']}, "
+        f"poisoned {_fmt(r['attack/poisoned_fraction'])}."
+    )
     return rows, "\n".join(lines)
 
 
@@ -144,12 +164,17 @@ def unit_section(model, ds, dissection, clean) -> tuple[list[dict], str]:
     for unit, target in itertools.permutations(range(clean.num_units), 2):
         attack = UnitAttack(unit=unit, target_unit=target, eps=4 / 255)
         rows.append(_in_tmp(lambda out: run_attack(model, ds, dissection, attack, out, clean=clean, write=False)))
-    lines = ["| unit (clean label) | took the target unit's label | label changed | poisoned fraction (mean) |", "|---|---:|---:|---:|"]
+    lines = [
+        "| unit (clean label) | took the target unit's label | label changed | poisoned fraction (mean) |",
+        "|---|---:|---:|---:|",
+    ]
     for unit in range(clean.num_units):
         rs = [r for r in rows if r["attack/unit"] == unit]
-        lines.append(f"| {unit} ({clean.label_name(unit)}) | {sum(r['attack/label_of_target_unit_taken'] for r in rs)}/{len(rs)} "
-                     f"| {sum(r['attack/new_label'] != r['attack/source_label'] for r in rs)}/{len(rs)} "
-                     f"| {_fmt(_mean([r['attack/poisoned_fraction'] for r in rs]))} |")
+        lines.append(
+            f"| {unit} ({clean.label_name(unit)}) | {sum(r['attack/label_of_target_unit_taken'] for r in rs)}/{len(rs)} "
+            f"| {sum(r['attack/new_label'] != r['attack/source_label'] for r in rs)}/{len(rs)} "
+            f"| {_fmt(_mean([r['attack/poisoned_fraction'] for r in rs]))} |"
+        )
     return rows, "\n".join(lines)
 
 
@@ -161,12 +186,16 @@ def exemplar_section(model, ds, dissection, clean) -> tuple[list[dict], str]:
         m = _in_tmp(lambda out: run_attack(model, ds, dissection, attack, out, clean=clean, write=False))
         m["target_unit"] = target
         rows.append(m)
-    lines = ["| source unit -> target unit | eps | new top-10 shared with old | with target's | poisoned images | NetDissect label after |",
-             "|---|---:|---:|---:|---:|---|"]
+    lines = [
+        "| source unit -> target unit | eps | new top-10 shared with old | with target's | poisoned images | NetDissect label after |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
     for r in rows:
-        lines.append(f"| {r['attack/unit']} ({r['attack/source_label']}) -> {r['target_unit']} ({clean.label_name(r['target_unit'])}) "
-                     f"| {round(r['attack/eps'] * 255)}/255 | {_fmt(r['exemplars/overlap_with_clean'])} | {_fmt(r['exemplars/overlap_with_target'])} "
-                     f"| {r['attack/poisoned_images']} | {r['attack/new_label']} |")
+        lines.append(
+            f"| {r['attack/unit']} ({r['attack/source_label']}) -> {r['target_unit']} ({clean.label_name(r['target_unit'])}) "
+            f"| {round(r['attack/eps'] * 255)}/255 | {_fmt(r['exemplars/overlap_with_clean'])} | {_fmt(r['exemplars/overlap_with_target'])} "
+            f"| {r['attack/poisoned_images']} | {r['attack/new_label']} |"
+        )
     return rows, "\n".join(lines)
 
 
@@ -185,15 +214,19 @@ def resnet_section(ds, seeds: list[int]) -> tuple[list[dict], str]:
             m["layer"] = layer
             m["interpretable_clean"] = int(clean.interpretable.sum())
             rows.append(m)
-    lines = ["| layer | units | interpretable (clean) | sigma | storage | units changed | interpretable changed | lost interpretability |",
-             "|---|---:|---:|---:|---|---:|---:|---:|"]
+    lines = [
+        "| layer | units | interpretable (clean) | sigma | storage | units changed | interpretable changed | lost interpretability |",
+        "|---|---:|---:|---:|---|---:|---:|---:|",
+    ]
     groups = defaultdict(list)
     for r in rows:
         groups[(r["layer"], r["noise/sigma"], r["noise/storage"])].append(r)
     for (layer, sigma, storage), rs in groups.items():
-        lines.append(f"| {layer.split('.')[-1]} | {int(rs[0]['noise/units/all'])} | {rs[0]['interpretable_clean']} | {sigma} | {storage} "
-                     f"| {_fmt(_mean([r['noise/changed/all'] for r in rs]))} | {_fmt(_mean([r['noise/changed/interpretable'] for r in rs]))} "
-                     f"| {_fmt(_mean([r['noise/lost/interpretable'] for r in rs]))} |")
+        lines.append(
+            f"| {layer.split('.')[-1]} | {int(rs[0]['noise/units/all'])} | {rs[0]['interpretable_clean']} | {sigma} | {storage} "
+            f"| {_fmt(_mean([r['noise/changed/all'] for r in rs]))} | {_fmt(_mean([r['noise/changed/interpretable'] for r in rs]))} "
+            f"| {_fmt(_mean([r['noise/lost/interpretable'] for r in rs]))} |"
+        )
     return rows, "\n".join(lines)
 
 
@@ -219,8 +252,10 @@ def main(
     model = PlantedUnitCNN()
     dissection = NetworkDissection("pool", progress=False)
     clean = dissection(model, ds)
-    summary = [f"Probing set: {data} ({len(ds)} images). Planted CNN clean labels: {clean.names()}, "
-               f"scores {[round(float(s), 3) for s in clean.score]}."]
+    summary = [
+        f"Probing set: {data} ({len(ds)} images). Planted CNN clean labels: {clean.names()}, "
+        f"scores {[round(float(s), 3) for s in clean.score]}."
+    ]
     for section in sections:
         start = time.time()
         if section == "noise":
@@ -234,7 +269,9 @@ def main(
         elif section == "resnet":
             rows, table = resnet_section(ds, seeds)
         else:
-            raise ValueError(f"Expected `sections` to contain noise, attack, unit, exemplar or resnet, but got {section!r}")
+            raise ValueError(
+                f"Expected `sections` to contain noise, attack, unit, exemplar or resnet, but got {section!r}"
+            )
         with open(os.path.join(out, f"{section}.json"), "w", encoding="utf-8") as f:
             json.dump(rows, f, indent=1, default=float)
         summary += ["", f"## {section} ({len(rows)} runs, {time.time() - start:.0f} s)", "", table]

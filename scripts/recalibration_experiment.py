@@ -44,10 +44,10 @@ from robattr.attribution import (
     attribution_map,
 )
 from robattr.data import MNIST5k
-from robattr.metrics.functional.diffid import DEFAULT_RATIOS, _diffid_compute, _diffid_update
-from robattr.models import MnistCNN
 from robattr.evaluation.base import load_classifier
 from robattr.evaluation.faithfulness import diffid_logits, method_variants
+from robattr.metrics.functional.diffid import DEFAULT_RATIOS, _diffid_compute, _diffid_update
+from robattr.models import MnistCNN
 
 DEFAULT_CHECKPOINT = "checkpoints/mnist5k_natural_quick/last.ckpt"
 

@@ -1,6 +1,6 @@
 """Print robattr evaluation results (results.json files) as one markdown table.
 
-    python scripts/results_table.py results/mnist5k_*_reproduction/results.json --columns topk kendall lens_recall_r1
+python scripts/results_table.py results/mnist5k_*_reproduction/results.json --columns topk kendall lens_recall_r1
 """
 
 from __future__ import annotations
@@ -9,7 +9,16 @@ import argparse
 import json
 from pathlib import Path
 
-DEFAULT = ["failure_rate", "topk", "kendall", "spearman", "lens_recall_r1", "lens_prec_r1", "topk_div", "lens_recall_div_r1"]
+DEFAULT = [
+    "failure_rate",
+    "topk",
+    "kendall",
+    "spearman",
+    "lens_recall_r1",
+    "lens_prec_r1",
+    "topk_div",
+    "lens_recall_div_r1",
+]
 
 
 def main() -> None:

@@ -18,18 +18,48 @@ NATURAL = str(ROOT / "configs/mnist5k/natural_quick.yaml")
 
 def fast_args(tmp_path: Path, name: str = "run", max_steps: int = 2) -> list[str]:
     return [
-        "--config", NATURAL,
-        "--trainer.max_steps", str(max_steps), "--trainer.max_epochs", "-1",
-        "--trainer.limit_val_batches", "1", "--trainer.enable_progress_bar", "false",
-        "--trainer.enable_model_summary", "false", "--trainer.accelerator", "cpu",
-        "--trainer.logger.init_args.save_dir", str(tmp_path / "logs"),
-        "--trainer.callbacks", json.dumps([
-            {"class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
-             "init_args": {"dirpath": str(tmp_path / "ckpt" / name), "filename": "last", "enable_version_counter": False}},
-            {"class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
-             "init_args": {"dirpath": str(tmp_path / "ckpt" / name), "filename": "best", "monitor": "val/acc", "mode": "max"}},
-        ]),
-        "--model.init_args.val_attack.init_args.steps", "2", "--model.init_args.num_vis", "2",
+        "--config",
+        NATURAL,
+        "--trainer.max_steps",
+        str(max_steps),
+        "--trainer.max_epochs",
+        "-1",
+        "--trainer.limit_val_batches",
+        "1",
+        "--trainer.enable_progress_bar",
+        "false",
+        "--trainer.enable_model_summary",
+        "false",
+        "--trainer.accelerator",
+        "cpu",
+        "--trainer.logger.init_args.save_dir",
+        str(tmp_path / "logs"),
+        "--trainer.callbacks",
+        json.dumps(
+            [
+                {
+                    "class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
+                    "init_args": {
+                        "dirpath": str(tmp_path / "ckpt" / name),
+                        "filename": "last",
+                        "enable_version_counter": False,
+                    },
+                },
+                {
+                    "class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
+                    "init_args": {
+                        "dirpath": str(tmp_path / "ckpt" / name),
+                        "filename": "best",
+                        "monitor": "val/acc",
+                        "mode": "max",
+                    },
+                },
+            ]
+        ),
+        "--model.init_args.val_attack.init_args.steps",
+        "2",
+        "--model.init_args.num_vis",
+        "2",
     ]
 
 
@@ -59,7 +89,9 @@ def test_negative_eps_stops_at_start_up(tmp_path):
 
 def test_missing_dataset_directory_stops_at_start_up(tmp_path):
     missing = tmp_path / "nowhere"
-    with pytest.raises(FileNotFoundError, match=r"^Expected `data_dir` to be a directory holding .*" + str(missing).replace("/", "/") ):
+    with pytest.raises(
+        FileNotFoundError, match=r"^Expected `data_dir` to be a directory holding .*" + str(missing).replace("/", "/")
+    ):
         train_main(["fit", *fast_args(tmp_path), "--data", "robattr.data.MNIST", "--data.data_dir", str(missing)])
 
 
@@ -67,15 +99,34 @@ def test_unknown_model_stops_at_start_up(tmp_path, capsys):
     with pytest.raises(SystemExit):
         train_main(["fit", *fast_args(tmp_path), "--model.init_args.net", "robattr.models.NoSuchNet"])
     assert "robattr.models.NoSuchNet" in capsys.readouterr().err
-    with pytest.raises(ValueError, match=r"Expected `arch` to be one of torchvision's classification models \['alexnet', .*'wide_resnet50_2'\], but got 'resnet9000'"):
-        train_main(["fit", *fast_args(tmp_path), "--model.init_args.net", "robattr.models.TorchvisionClassifier",
-                    "--model.init_args.net.init_args.arch", "resnet9000"])
+    with pytest.raises(
+        ValueError,
+        match=r"Expected `arch` to be one of torchvision's classification models \['alexnet', .*'wide_resnet50_2'\], but got 'resnet9000'",
+    ):
+        train_main(
+            [
+                "fit",
+                *fast_args(tmp_path),
+                "--model.init_args.net",
+                "robattr.models.TorchvisionClassifier",
+                "--model.init_args.net.init_args.arch",
+                "resnet9000",
+            ]
+        )
 
 
 @pytest.mark.ddp
 def test_the_same_config_runs_with_ddp_on_two_cpu_processes(tmp_path):
-    cmd = [sys.executable, str(ROOT / "train.py"), "fit", *fast_args(tmp_path, "ddp"),
-           "--trainer.strategy", "ddp", "--trainer.devices", "2"]
+    cmd = [
+        sys.executable,
+        str(ROOT / "train.py"),
+        "fit",
+        *fast_args(tmp_path, "ddp"),
+        "--trainer.strategy",
+        "ddp",
+        "--trainer.devices",
+        "2",
+    ]
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
     out = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]

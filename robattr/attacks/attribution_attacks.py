@@ -149,7 +149,9 @@ class AttributionAttack:
         if restarts < 1:
             raise ValueError(f"Expected `restarts` to be a positive integer, but got {restarts}")
         if k_attack < 1 or k_eval < 1:
-            raise ValueError(f"Expected `k_attack` and `k_eval` to be positive integers, but got {k_attack} and {k_eval}")
+            raise ValueError(
+                f"Expected `k_attack` and `k_eval` to be positive integers, but got {k_attack} and {k_eval}"
+            )
         if radius < 0:
             raise ValueError(f"Expected `radius` to be a non-negative integer, but got {radius}")
         self.objective = objective
@@ -183,7 +185,9 @@ class AttributionAttack:
         ``target_mask`` ``(N, H, W)`` or ``(H, W)`` (bool or 0/1) is required by the ``target`` objective.
         """
         if self.objective == "target" and target_mask is None:
-            raise ValueError("Expected `target_mask` of shape (N, H, W) or (H, W) for the 'target' objective, but got None")
+            raise ValueError(
+                "Expected `target_mask` of shape (N, H, W) or (H, W) for the 'target' objective, but got None"
+            )
         if self.attribution is None:
             raise ValueError("Expected an `attribution` (constructor or `with_attribution`), but got None")
         x0 = x.detach()
@@ -201,7 +205,9 @@ class AttributionAttack:
             adv_map[success] = self.maps(model, best_x[success], y[success]).detach()
         return AttackResult(best_x, clean_map, adv_map, success, degenerate, best_m)
 
-    def _objective_state(self, model: nn.Module, x0: Tensor, y: Tensor, clean_map: Tensor, target_mask: Tensor | None) -> dict[str, Tensor]:
+    def _objective_state(
+        self, model: nn.Module, x0: Tensor, y: Tensor, clean_map: Tensor, target_mask: Tensor | None
+    ) -> dict[str, Tensor]:
         n, h, w = clean_map.shape
         if self.objective in ("topk", "lens_topk"):
             mask = topk_mask(clean_map, min(self.k_attack, h * w - 1), validate_args=False)
@@ -215,7 +221,9 @@ class AttributionAttack:
         if self.objective == "target":
             mask = target_mask.to(device=x0.device, dtype=clean_map.dtype)
             if mask.shape not in ((h, w), (n, h, w)):
-                raise ValueError(f"Expected `target_mask` of shape ({n}, {h}, {w}) or ({h}, {w}), but got {tuple(mask.shape)}")
+                raise ValueError(
+                    f"Expected `target_mask` of shape ({n}, {h}, {w}) or ({h}, {w}), but got {tuple(mask.shape)}"
+                )
             return {"mask": mask.expand(n, h, w)}
         return {}
 
@@ -272,12 +280,25 @@ class RandomSignPerturbation:
         k_eval: ``k`` of the ``topk`` measure.
     """
 
-    def __init__(self, attribution: Attribution | None = None, eps: float = 0.3, per_channel: bool = True, measure: SelectionMeasure = "kendall", k_eval: int = 100) -> None:
+    def __init__(
+        self,
+        attribution: Attribution | None = None,
+        eps: float = 0.3,
+        per_channel: bool = True,
+        measure: SelectionMeasure = "kendall",
+        k_eval: int = 100,
+    ) -> None:
         if eps < 0:
             raise ValueError(f"Expected `eps` to be a non-negative float, but got {eps}")
         if measure not in MEASURES:
             raise ValueError(f"Expected `measure` to be one of {list(MEASURES)}, but got {measure!r}")
-        self.attribution, self.eps, self.per_channel, self.measure, self.k_eval = attribution, eps, per_channel, measure, k_eval
+        self.attribution, self.eps, self.per_channel, self.measure, self.k_eval = (
+            attribution,
+            eps,
+            per_channel,
+            measure,
+            k_eval,
+        )
 
     def with_attribution(self, attribution: Attribution) -> RandomSignPerturbation:
         """A copy of this perturbation on another attribution method."""
@@ -297,7 +318,9 @@ class RandomSignPerturbation:
             success = model(x_adv).argmax(1) == y
         adv_map = clean_map.clone()
         if success.any():
-            adv_map[success] = attribution_map(self.attribution(model, x_adv[success], y[success]), normalize=True).detach()
+            adv_map[success] = attribution_map(
+                self.attribution(model, x_adv[success], y[success]), normalize=True
+            ).detach()
         x_adv = torch.where(success.view(-1, *([1] * (x0.dim() - 1))), x_adv, x0)
         k = min(self.k_eval, clean_map[0].numel() - 1)
         measure = selection_measure(self.measure, clean_map, adv_map, k)

@@ -132,8 +132,17 @@ class PGD:
         """The same attack with ``eps`` and ``step_size`` multiplied by ``factor`` in ``(0, 1]`` (eps warm-up)."""
         if not 0 < factor <= 1:
             raise ValueError(f"Expected `factor` to be in (0, 1], but got {factor}")
-        return PGD(self.eps * factor, self.step_size * factor, self.steps, self.norm, self.random_start, self.restarts,
-                   self.keep_best, self.clip_min, self.clip_max)
+        return PGD(
+            self.eps * factor,
+            self.step_size * factor,
+            self.steps,
+            self.norm,
+            self.random_start,
+            self.restarts,
+            self.keep_best,
+            self.clip_min,
+            self.clip_max,
+        )
 
     def __call__(self, model: nn.Module, x: Tensor, y: Tensor, loss_fn: LossFn | None = None) -> Tensor:
         loss_fn = loss_fn or cross_entropy_loss
@@ -156,7 +165,9 @@ class PGD:
             x.requires_grad_(True)
             loss = loss_fn(model, x, y)
             if loss.shape != (x0.shape[0],):
-                raise ValueError(f"Expected `loss_fn` to return per-sample losses of shape ({x0.shape[0]},), but got {tuple(loss.shape)}")
+                raise ValueError(
+                    f"Expected `loss_fn` to return per-sample losses of shape ({x0.shape[0]},), but got {tuple(loss.shape)}"
+                )
             with torch.no_grad():
                 better = loss.detach() > best_loss
                 best_x[better], best_loss[better] = x.detach()[better], loss.detach()[better]

@@ -34,11 +34,17 @@ class Attribution:
         check_objective(objective)
         self.objective = objective
 
-    def __call__(self, model: nn.Module, inputs: Tensor, target: Tensor | int, *, create_graph: bool = False, **kwargs) -> Tensor:
+    def __call__(
+        self, model: nn.Module, inputs: Tensor, target: Tensor | int, *, create_graph: bool = False, **kwargs
+    ) -> Tensor:
         if not isinstance(inputs, Tensor) or inputs.dim() < 2:
-            raise ValueError(f"Expected `inputs` to be a tensor of shape (N, ...), but got {getattr(inputs, 'shape', type(inputs))}")
+            raise ValueError(
+                f"Expected `inputs` to be a tensor of shape (N, ...), but got {getattr(inputs, 'shape', type(inputs))}"
+            )
         if create_graph and not self.supports_create_graph:
-            raise ValueError(f"Expected `create_graph=False` for {type(self).__name__}, which does not support it, but got True")
+            raise ValueError(
+                f"Expected `create_graph=False` for {type(self).__name__}, which does not support it, but got True"
+            )
         target = self._format_target(target, inputs)
         with torch.enable_grad():
             return self._attribute(model, inputs, target, create_graph=create_graph, **kwargs)

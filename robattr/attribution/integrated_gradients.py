@@ -14,7 +14,9 @@ Rule = Literal["riemann_right", "riemann_left", "riemann_middle", "riemann_trape
 RULES: tuple[str, ...] = ("riemann_right", "riemann_left", "riemann_middle", "riemann_trapezoid")
 
 
-def riemann_points(n_steps: int, rule: Rule, device: torch.device | None = None, dtype: torch.dtype | None = None) -> tuple[Tensor, Tensor]:
+def riemann_points(
+    n_steps: int, rule: Rule, device: torch.device | None = None, dtype: torch.dtype | None = None
+) -> tuple[Tensor, Tensor]:
     """Path coefficients ``alpha`` and weights ``w`` (summing to 1) of an ``n_steps`` Riemann rule on ``[0, 1]``.
 
     ``riemann_right`` is RAR's rule: ``alpha_i = i / m`` for ``i = 1..m``, ``w_i = 1 / m`` (the last point is the
@@ -92,7 +94,9 @@ class IntegratedGradients(PathIntegral):
         if not isinstance(n_steps, int) or n_steps < 1:
             raise ValueError(f"Expected `n_steps` to be a positive integer, but got {n_steps}")
         if internal_batch_size is not None and internal_batch_size < 1:
-            raise ValueError(f"Expected `internal_batch_size` to be a positive integer or None, but got {internal_batch_size}")
+            raise ValueError(
+                f"Expected `internal_batch_size` to be a positive integer or None, but got {internal_batch_size}"
+            )
         riemann_points(n_steps, method)  # validates the rule
         super().__init__(1, n_steps, estimator, internal_batch_size, objective)
         self.n_steps = n_steps
@@ -132,7 +136,9 @@ class IntegratedGradients(PathIntegral):
             baselines = torch.full_like(inputs, self.baseline)
         baselines = baselines.expand_as(inputs)
         if estimator != "vanilla":
-            return super().estimate(model, inputs, target, estimator, create_graph=create_graph, references=baselines.unsqueeze(1))
+            return super().estimate(
+                model, inputs, target, estimator, create_graph=create_graph, references=baselines.unsqueeze(1)
+            )
         alphas, weights = riemann_points(self.n_steps, self.method, inputs.device, inputs.dtype)
         total = self.integrate(model, inputs, baselines, target, alphas, weights, create_graph)
         return (inputs - baselines) * total

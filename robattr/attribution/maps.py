@@ -9,7 +9,9 @@ from torch import Tensor
 Reduction = Literal["abs_sum", "sum", "max_abs"]
 
 
-def attribution_map(attr: Tensor, reduction: Reduction = "abs_sum", normalize: bool = False, eps: float = 1e-12) -> Tensor:
+def attribution_map(
+    attr: Tensor, reduction: Reduction = "abs_sum", normalize: bool = False, eps: float = 1e-12
+) -> Tensor:
     """Reduce ``(N, C, H, W)`` attributions over channels to ``(N, H, W)`` maps.
 
     The convention of RAR, Ghorbani et al. and LENS: ``S[h, w] = sum_c |A[c, h, w]|`` (``abs_sum``), optionally

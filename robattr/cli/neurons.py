@@ -28,8 +28,8 @@ from robattr.data.broden import BrodenDataset
 from robattr.neurons.attacks import ProbingAttack
 from robattr.neurons.dissection import DissectionResult, NetworkDissection
 from robattr.neurons.hooks import resolve_layer
-from robattr.neurons.noise import NoiseCorruption
 from robattr.neurons.jobs import run_attack, run_dissect, run_noise
+from robattr.neurons.noise import NoiseCorruption
 
 JOBS: dict[str, str] = {
     "dissect": "Network Dissection of one layer on a Broden-format probing set.",
@@ -46,11 +46,17 @@ def _job_parser(job: str) -> ArgumentParser:
     if job == "noise":
         parser.add_class_arguments(NoiseCorruption, "noise", help="the random-noise corruption")
     if job == "attack":
-        parser.add_subclass_arguments(ProbingAttack, "attack", required=True, help="ConceptAttack, UnitAttack or ExemplarAttack")
+        parser.add_subclass_arguments(
+            ProbingAttack, "attack", required=True, help="ConceptAttack, UnitAttack or ExemplarAttack"
+        )
     # the probing set last: a generated one is written when instantiated, after every other argument was checked
-    parser.add_subclass_arguments(BrodenDataset, "data", required=True, help="the probing set: BrodenDataset or SyntheticBrodenDataset")
+    parser.add_subclass_arguments(
+        BrodenDataset, "data", required=True, help="the probing set: BrodenDataset or SyntheticBrodenDataset"
+    )
     if job != "dissect":
-        parser.add_argument("--clean", type=str | None, default=None, help="output directory of an earlier `dissect` to reuse")
+        parser.add_argument(
+            "--clean", type=str | None, default=None, help="output directory of an earlier `dissect` to reuse"
+        )
     parser.add_argument("--output_dir", type=str, required=True, help="where results are written")
     parser.add_argument("--device", type=str, default="auto", help="'auto' (CUDA when available), 'cpu', 'cuda:0', ...")
     parser.add_argument("--tensorboard", type=bool, default=True, help="write a TensorBoard summary")
@@ -59,7 +65,9 @@ def _job_parser(job: str) -> ArgumentParser:
 
 def build_parser() -> ArgumentParser:
     """The parser of ``evaluate.py dissect|noise|attack``."""
-    parser = ArgumentParser(prog="evaluate.py", description="Neuron explanations: Network Dissection and its corruption.")
+    parser = ArgumentParser(
+        prog="evaluate.py", description="Neuron explanations: Network Dissection and its corruption."
+    )
     subcommands = parser.add_subcommands(dest="job", required=True)
     for job in JOBS:
         subcommands.add_subcommand(job, _job_parser(job), help=JOBS[job])
@@ -93,12 +101,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     clean = DissectionResult.load(init.clean) if job != "dissect" and init.clean else None
     if job == "dissect":
         result = run_dissect(model, dataset, dissection, out_dir, tensorboard=init.tensorboard)
-        metrics: dict[str, Any] = {"dissect/interpretable_units": int(result.interpretable.sum()), "dissect/units": result.num_units}
+        metrics: dict[str, Any] = {
+            "dissect/interpretable_units": int(result.interpretable.sum()),
+            "dissect/units": result.num_units,
+        }
         metrics["dissect/labels"] = result.names()
     elif job == "noise":
         metrics = run_noise(model, dataset, dissection, init.noise, out_dir, clean=clean, tensorboard=init.tensorboard)
     else:
-        metrics = run_attack(model, dataset, dissection, init.attack, out_dir, clean=clean, tensorboard=init.tensorboard)
+        metrics = run_attack(
+            model, dataset, dissection, init.attack, out_dir, clean=clean, tensorboard=init.tensorboard
+        )
     rank_zero_info(f"{job}: results in {out_dir}\n" + "\n".join(f"  {k}: {v}" for k, v in metrics.items()))
     return metrics
 

@@ -11,10 +11,10 @@ from torchmetrics import MetricCollection
 from robattr import metrics as M
 from robattr.attacks import PGD, AttributionAttack, RandomSignPerturbation
 from robattr.attribution import Attribution, IntegratedGradients, attribution_map
-from robattr.metrics.functional import topk_div_mask
-from robattr.metrics.functional.masks import topk_mask
 from robattr.attribution.visualize import heatmap, overlay
 from robattr.evaluation.base import EvaluationModule
+from robattr.metrics.functional import topk_div_mask
+from robattr.metrics.functional.masks import topk_mask
 
 Attack = AttributionAttack | RandomSignPerturbation
 VARIANTS = ("failed_as_one", "failed_excluded")
@@ -83,9 +83,20 @@ class AttributionRobustnessEvaluation(EvaluationModule):
         self.k, self.radii, self.div_pool, self.pgd = k, list(radii), div_pool, pgd
         pairs = [(m, a) for m in attributions for a in attacks] + [(m, "chance") for m in attributions]
         self.scores = nn.ModuleDict(
-            {self._key(m, a, v): self._collection() for m, a in pairs for v in (VARIANTS if a != "chance" else VARIANTS[:1])}
+            {
+                self._key(m, a, v): self._collection()
+                for m, a in pairs
+                for v in (VARIANTS if a != "chance" else VARIANTS[:1])
+            }
         )
-        self.rates = nn.ModuleDict({self._key(m, a, r): M.MeanScore() for m in attributions for a in attacks for r in ("failure_rate", "degenerate_rate")})
+        self.rates = nn.ModuleDict(
+            {
+                self._key(m, a, r): M.MeanScore()
+                for m in attributions
+                for a in attacks
+                for r in ("failure_rate", "degenerate_rate")
+            }
+        )
         self.accuracy = nn.ModuleDict({"natural": M.MeanScore(), "pgd": M.MeanScore()})
 
     @staticmethod
@@ -141,8 +152,12 @@ class AttributionRobustnessEvaluation(EvaluationModule):
         rgb = lambda t: t[:n] if t.shape[1] == 3 else t[:n].expand(-1, 3, -1, -1)
         radius = max(self.radii[0], 1) if self.radii else 1
         rows = [
-            rgb(x), rgb(x_adv), heatmap(clean[:n]), heatmap(adv[:n]),
-            overlay(rgb(x), topk_mask(clean[:n], k, validate_args=False)), overlay(rgb(x_adv), topk_mask(adv[:n], k, validate_args=False)),
+            rgb(x),
+            rgb(x_adv),
+            heatmap(clean[:n]),
+            heatmap(adv[:n]),
+            overlay(rgb(x), topk_mask(clean[:n], k, validate_args=False)),
+            overlay(rgb(x_adv), topk_mask(adv[:n], k, validate_args=False)),
             overlay(rgb(x), topk_div_mask(clean[:n], k, radius=radius, pool=self.div_pool), (0.0, 1.0, 0.0)),
             overlay(rgb(x_adv), topk_div_mask(adv[:n], k, radius=radius, pool=self.div_pool), (0.0, 1.0, 0.0)),
         ]
@@ -153,12 +168,25 @@ class AttributionRobustnessEvaluation(EvaluationModule):
         for key, collection in self.scores.items():
             m_name, a_name, variant = key.split("__")
             values = {name: float(v) for name, v in collection.compute().items()}
-            row: dict[str, Any] = {"attribution": m_name, "attack": a_name, "failed": variant if a_name != "chance" else "-"}
+            row: dict[str, Any] = {
+                "attribution": m_name,
+                "attack": a_name,
+                "failed": variant if a_name != "chance" else "-",
+            }
             if a_name != "chance":
                 row["failure_rate"] = float(self.rates[self._key(m_name, a_name, "failure_rate")].compute())
                 row["degenerate_rate"] = float(self.rates[self._key(m_name, a_name, "degenerate_rate")].compute())
             rows.append({**row, **values})
-        rows.append({"attribution": "-", "attack": "none", "failed": "-", "natural_acc": float(self.accuracy["natural"].compute())})
+        rows.append(
+            {
+                "attribution": "-",
+                "attack": "none",
+                "failed": "-",
+                "natural_acc": float(self.accuracy["natural"].compute()),
+            }
+        )
         if self.pgd is not None:
-            rows.append({"attribution": "-", "attack": "pgd", "failed": "-", "pgd_acc": float(self.accuracy["pgd"].compute())})
+            rows.append(
+                {"attribution": "-", "attack": "pgd", "failed": "-", "pgd_acc": float(self.accuracy["pgd"].compute())}
+            )
         return rows

@@ -25,7 +25,10 @@ def instantiate(config: dict[str, Any]) -> Any:
         raise ValueError(f"Expected a dict with a `class_path`, but got {config!r}")
     module, _, name = config["class_path"].rpartition(".")
     cls = getattr(importlib.import_module(module), name)
-    args = {k: instantiate(v) if isinstance(v, dict) and "class_path" in v else v for k, v in config.get("init_args", {}).items()}
+    args = {
+        k: instantiate(v) if isinstance(v, dict) and "class_path" in v else v
+        for k, v in config.get("init_args", {}).items()
+    }
     return cls(**args)
 
 
@@ -44,9 +47,11 @@ def load_classifier(checkpoint: str | os.PathLike) -> nn.Module:
     ckpt = torch.load(path, map_location="cpu", weights_only=False)
     net_config = ckpt.get("hyper_parameters", {}).get("net")
     if net_config is None:
-        raise ValueError(f"Expected `checkpoint` to hold a robattr training module with a `net`, but got '{checkpoint}'")
+        raise ValueError(
+            f"Expected `checkpoint` to hold a robattr training module with a `net`, but got '{checkpoint}'"
+        )
     net = net_config if isinstance(net_config, nn.Module) else instantiate(dict(net_config))
-    state = {k[len("net."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("net.")}
+    state = {k[len("net.") :]: v for k, v in ckpt["state_dict"].items() if k.startswith("net.")}
     net.load_state_dict(state)
     return make_switchable(net).eval()
 
@@ -69,10 +74,18 @@ class EvaluationModule(LightningModule):
         ValueError: if neither or both of ``net`` and ``checkpoint`` are given, or the checkpoint does not exist.
     """
 
-    def __init__(self, net: nn.Module | None = None, checkpoint: str | None = None, output_dir: str | None = None, num_vis: int = 8) -> None:
+    def __init__(
+        self,
+        net: nn.Module | None = None,
+        checkpoint: str | None = None,
+        output_dir: str | None = None,
+        num_vis: int = 8,
+    ) -> None:
         super().__init__()
         if (net is None) == (checkpoint is None):
-            raise ValueError(f"Expected exactly one of `net` and `checkpoint`, but got net={type(net).__name__ if net is not None else None} and checkpoint={checkpoint!r}")
+            raise ValueError(
+                f"Expected exactly one of `net` and `checkpoint`, but got net={type(net).__name__ if net is not None else None} and checkpoint={checkpoint!r}"
+            )
         if num_vis < 0:
             raise ValueError(f"Expected `num_vis` to be a non-negative integer, but got {num_vis}")
         self.net = load_classifier(checkpoint) if checkpoint is not None else make_switchable(net).eval()
@@ -115,7 +128,9 @@ class EvaluationModule(LightningModule):
         sampler = getattr(loader, "sampler", None)
         if not isinstance(sampler, DistributedSampler) or sampler.drop_last:
             return valid
-        position = sampler.rank + (batch_idx * loader.batch_size + torch.arange(n, device=self.device)) * sampler.num_replicas
+        position = (
+            sampler.rank + (batch_idx * loader.batch_size + torch.arange(n, device=self.device)) * sampler.num_replicas
+        )
         return position < len(sampler.dataset)
 
     def on_test_epoch_end(self) -> None:
@@ -165,7 +180,9 @@ class EvaluationModule(LightningModule):
 
 def format_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     """A plain-text table of ``rows`` (floats with 4 decimals)."""
-    cells = [[f"{r.get(c, ''):.4f}" if isinstance(r.get(c), float) else str(r.get(c, "")) for c in columns] for r in rows]
+    cells = [
+        [f"{r.get(c, ''):.4f}" if isinstance(r.get(c), float) else str(r.get(c, "")) for c in columns] for r in rows
+    ]
     widths = [max(len(c), *(len(row[i]) for row in cells)) if cells else len(c) for i, c in enumerate(columns)]
     line = lambda values: "  ".join(v.ljust(w) for v, w in zip(values, widths))
     return "\n".join([line(columns), line(["-" * w for w in widths]), *(line(row) for row in cells)])

@@ -14,20 +14,19 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
-from torchvision.utils import save_image
 
 from robattr.attribution import Attribution, PathIntegral, Recalibrated, attribution_cells, attribution_map
 from robattr.attribution.expected_gradients import ExpectedGradients
 from robattr.attribution.maps import Reduction
 from robattr.attribution.path import check_estimator
+from robattr.evaluation.base import EvaluationModule
 from robattr.metrics.diffid import DiffID
 from robattr.metrics.functional.diffid import DEFAULT_RATIOS, _check_ratios, diffid_inputs
-from robattr.models.randomization import cascading_randomization, randomization_order
 from robattr.metrics.functional.sensitivity import Baseline, sensitivity_n_inputs, sensitivity_n_masks
 from robattr.metrics.mean_score import MeanScore
 from robattr.metrics.sanity import SanityCheck
 from robattr.metrics.sensitivity import SensitivityN
-from robattr.evaluation.base import EvaluationModule
+from robattr.models.randomization import cascading_randomization, randomization_order
 
 METRICS: tuple[str, ...] = ("diffid", "sensitivity_n", "sanity")
 Target = Literal["label", "prediction"]

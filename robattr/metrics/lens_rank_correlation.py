@@ -1,5 +1,6 @@
 """robattr's own LENS-Kendall / LENS-Spearman variant as torchmetrics classes (logic in
-:mod:`.functional.lens_rank_correlation`)."""
+:mod:`.functional.lens_rank_correlation`).
+"""
 
 from __future__ import annotations
 

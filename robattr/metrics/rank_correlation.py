@@ -1,5 +1,6 @@
 """Kendall tau-b and Spearman rho between attribution maps as torchmetrics classes (logic in
-:mod:`.functional.rank_correlation`)."""
+:mod:`.functional.rank_correlation`).
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """Classifiers (normalisation inside the model), the softplus surrogate swap, the planted-unit CNN, cascading
-parameter randomisation and small model helpers (device, dtype, eval mode)."""
+parameter randomisation and small model helpers (device, dtype, eval mode).
+"""
 
 from robattr.models.activations import SwitchableReLU, make_switchable, softplus_surrogate
 from robattr.models.factory import MODELS, create_model

@@ -38,7 +38,9 @@ class MnistCNN(nn.Module):
             SwitchableReLU(),
             nn.MaxPool2d(2),
         )
-        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(7 * 7 * 64, 1024), SwitchableReLU(), nn.Linear(1024, num_classes))
+        self.classifier = nn.Sequential(
+            nn.Flatten(), nn.Linear(7 * 7 * 64, 1024), SwitchableReLU(), nn.Linear(1024, num_classes)
+        )
         self.reset_parameters()
 
     @torch.no_grad()

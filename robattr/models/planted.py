@@ -63,7 +63,14 @@ class PlantedUnitCNN(nn.Module):
     def reset_parameters(self) -> None:
         """Set the planted weights (the model has nothing to train)."""
         contrasts = torch.tensor(
-            [[1.0, -1.0, 0.0], [1.0, -1.0, 0.0], [-1.0, 0.0, 1.0], [-1.0, 1.0, 0.0], [1 / 3, 1 / 3, 1 / 3], [0.5, 0.5, -1.0]]
+            [
+                [1.0, -1.0, 0.0],
+                [1.0, -1.0, 0.0],
+                [-1.0, 0.0, 1.0],
+                [-1.0, 1.0, 0.0],
+                [1 / 3, 1 / 3, 1 / 3],
+                [0.5, 0.5, -1.0],
+            ]
         )
         self.conv.weight.copy_(contrasts[:, :, None, None].expand(6, 3, 3, 3) / 9.0)
         self.conv.weight[1, :, 1:, 1:] += self.gain * torch.tensor([[1.0, -1.0], [-1.0, 1.0]])

@@ -71,7 +71,9 @@ class TorchvisionClassifier(nn.Module):
         super().__init__()
         archs = _available_archs()
         if arch not in archs:
-            raise ValueError(f"Expected `arch` to be one of torchvision's classification models {archs}, but got {arch!r}")
+            raise ValueError(
+                f"Expected `arch` to be one of torchvision's classification models {archs}, but got {arch!r}"
+            )
         if weights_path is not None and not os.path.isfile(weights_path):
             raise ValueError(f"Expected `weights_path` to be an existing file, but got {weights_path!r}")
         self.arch = arch
@@ -87,7 +89,7 @@ class TorchvisionClassifier(nn.Module):
             state = state["state_dict"]
         for prefix in ("net.net.", "net.", "module."):
             if all(k.startswith(prefix) for k in state):
-                state = {k[len(prefix):]: v for k, v in state.items()}
+                state = {k[len(prefix) :]: v for k, v in state.items()}
                 break
         self.net.load_state_dict(state)
 

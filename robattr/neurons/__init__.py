@@ -9,15 +9,20 @@ Data flow: a Broden-format probing set (:mod:`robattr.data.broden`, or the gener
 """
 
 from robattr.neurons.attacks import ConceptAttack, ExemplarAttack, ProbingAttack, UnitAttack, activation_shift_loss
+from robattr.neurons.comparison import (
+    attack_success,
+    changed_fraction,
+    corruption_summary,
+    exemplar_overlap,
+    iou_change,
+)
 from robattr.neurons.dissection import DissectionResult, NetworkDissection
 from robattr.neurons.exemplars import Exemplars, compute_exemplars
 from robattr.neurons.hooks import LayerActivations, resolve_layer
 from robattr.neurons.iou import IoUTally, assign_concepts, iou_from_counts
-from robattr.neurons.comparison import attack_success, changed_fraction, corruption_summary, exemplar_overlap, iou_change
-from robattr.neurons.noise import NoiseCorruption
-from robattr.models.planted import PlantedUnitCNN
-from robattr.neurons.quantile import StreamingQuantile
 from robattr.neurons.jobs import classification_accuracy, run_attack, run_dissect, run_noise
+from robattr.neurons.noise import NoiseCorruption
+from robattr.neurons.quantile import StreamingQuantile
 from robattr.neurons.storage import Poisoning
 
 __all__ = [

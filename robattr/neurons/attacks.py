@@ -37,11 +37,10 @@ from tqdm.auto import tqdm
 
 from robattr.attacks.pgd import PGD
 from robattr.data.broden import BrodenBatch, BrodenDataset
+from robattr.models.utils import eval_mode, model_device, to_model
 from robattr.neurons.dissection import DissectionResult
 from robattr.neurons.exemplars import Exemplars
-from robattr.models.utils import model_device, to_model
 from robattr.neurons.hooks import LayerActivations
-from robattr.models.utils import eval_mode
 from robattr.neurons.storage import Poisoning, Storage, check_storage, prepare_out_dir, store_images
 
 
@@ -64,11 +63,13 @@ def activation_shift_loss(acts: Tensor, source: Tensor, target: Tensor) -> Tenso
     return (acts * source).flatten(1).sum(1) / s_den - (acts * target).flatten(1).sum(1) / g_den
 
 
-
 def _check_target_unit(unit: int, target_unit: int) -> None:
     """Raise unless ``target_unit`` is a non-negative integer other than ``unit``."""
     if not isinstance(target_unit, int) or target_unit < 0 or target_unit == unit:
-        raise ValueError(f"Expected `target_unit` to be a non-negative integer other than `unit` ({unit}), but got {target_unit!r}")
+        raise ValueError(
+            f"Expected `target_unit` to be a non-negative integer other than `unit` ({unit}), but got {target_unit!r}"
+        )
+
 
 class ProbingAttack:
     """Base of the crafted attacks: hyperparameters at construction, the poisoning at call time.
@@ -150,7 +151,9 @@ class ProbingAttack:
         loader = dataset.loader(self.batch_size, images_only=not self.uses_labels)
         yield from tqdm(loader, desc=type(self).__name__, disable=not progress, leave=False, unit="batch")
 
-    def poison(self, model: nn.Module, layer: str, dataset: BrodenDataset, out_dir: str, progress: bool = False) -> Poisoning:
+    def poison(
+        self, model: nn.Module, layer: str, dataset: BrodenDataset, out_dir: str, progress: bool = False
+    ) -> Poisoning:
         """Perturb the images with a non-empty source or target mask and store them under ``out_dir``."""
         acts_fn = LayerActivations(model, layer)
         prepare_out_dir(out_dir)
@@ -220,7 +223,9 @@ class ConceptAttack(ProbingAttack):
         self.source_label = int(clean.label[self.unit])
         self.target_label = -1 if self.target is None else dataset.label_number(self.target, self.target_category)
         if self.target_label == self.source_label:
-            raise ValueError(f"Expected `target` to differ from the clean label of unit {self.unit} ({clean.label_name(self.unit)!r}), but got {self.target!r}")
+            raise ValueError(
+                f"Expected `target` to differ from the clean label of unit {self.unit} ({clean.label_name(self.unit)!r}), but got {self.target!r}"
+            )
 
     def masks(self, model: nn.Module, acts_fn: LayerActivations, batch: BrodenBatch) -> tuple[Tensor, Tensor]:
         device = model_device(model)
@@ -229,7 +234,15 @@ class ConceptAttack(ProbingAttack):
         target = (planes == self.target_label).any(1).float() if self.target_label >= 0 else torch.zeros_like(source)
         return source, target
 
-    def __call__(self, model: nn.Module, layer: str, dataset: BrodenDataset, clean: DissectionResult, out_dir: str, progress: bool = False) -> Poisoning:
+    def __call__(
+        self,
+        model: nn.Module,
+        layer: str,
+        dataset: BrodenDataset,
+        clean: DissectionResult,
+        out_dir: str,
+        progress: bool = False,
+    ) -> Poisoning:
         """Poison ``dataset`` against the clean dissection ``clean`` of ``layer``; see :meth:`ProbingAttack.poison`."""
         self.setup(clean, dataset)
         return self.poison(model, layer, dataset, out_dir, progress)
@@ -275,7 +288,15 @@ class UnitAttack(ProbingAttack):
         t = self.thresholds.to(acts.device)
         return (acts[:, self.unit] > t[self.unit]).float(), (acts[:, self.target_unit] > t[self.target_unit]).float()
 
-    def __call__(self, model: nn.Module, layer: str, dataset: BrodenDataset, clean: DissectionResult, out_dir: str, progress: bool = False) -> Poisoning:
+    def __call__(
+        self,
+        model: nn.Module,
+        layer: str,
+        dataset: BrodenDataset,
+        clean: DissectionResult,
+        out_dir: str,
+        progress: bool = False,
+    ) -> Poisoning:
         """Poison ``dataset`` using the clean thresholds of ``clean``; see :meth:`ProbingAttack.poison`."""
         self.check_unit(clean.num_units)
         self.check_unit(clean.num_units, "target_unit", self.target_unit)
@@ -349,14 +370,27 @@ class ExemplarAttack(ProbingAttack):
                 target[row] = self._target[index].to(device)
         return source, target
 
-    def __call__(self, model: nn.Module, layer: str, dataset: BrodenDataset, clean: Exemplars, out_dir: str, progress: bool = False) -> Poisoning:
+    def __call__(
+        self,
+        model: nn.Module,
+        layer: str,
+        dataset: BrodenDataset,
+        clean: Exemplars,
+        out_dir: str,
+        progress: bool = False,
+    ) -> Poisoning:
         """Poison ``dataset`` using the clean exemplars ``clean`` (with masks for both units); see :meth:`ProbingAttack.poison`."""
         self.check_unit(clean.num_units)
         self.check_unit(clean.num_units, "target_unit", self.target_unit)
         n = self.n_images
         self._source = dict(zip(clean.indices[self.unit, :n].tolist(), clean.unit_masks(self.unit)[:n].float()))
-        self._target = dict(zip(clean.indices[self.target_unit, :n].tolist(), clean.unit_masks(self.target_unit)[:n].float()))
+        self._target = dict(
+            zip(clean.indices[self.target_unit, :n].tolist(), clean.unit_masks(self.target_unit)[:n].float())
+        )
         return self.poison(model, layer, dataset, out_dir, progress)
 
     def _describe(self) -> str:
-        return super()._describe() + f", target_unit={self.target_unit}, n_images={self.n_images}, k={self.k}, quantile={self.quantile}"
+        return (
+            super()._describe()
+            + f", target_unit={self.target_unit}, n_images={self.n_images}, k={self.k}, quantile={self.quantile}"
+        )

@@ -16,7 +16,9 @@ from robattr.neurons.dissection import DissectionResult
 
 def _check_pair(clean: DissectionResult, corrupted: DissectionResult) -> None:
     if clean.num_units != corrupted.num_units or clean.iou.shape != corrupted.iou.shape:
-        raise ValueError(f"Expected two dissections of the same layer and labels, but got {tuple(clean.iou.shape)} and {tuple(corrupted.iou.shape)}")
+        raise ValueError(
+            f"Expected two dissections of the same layer and labels, but got {tuple(clean.iou.shape)} and {tuple(corrupted.iou.shape)}"
+        )
 
 
 def label_changed(clean: DissectionResult, corrupted: DissectionResult) -> Tensor:
@@ -55,7 +57,9 @@ def iou_change(clean: DissectionResult, corrupted: DissectionResult) -> Tensor:
     return corrupted.iou[rows, clean.label] - clean.iou[rows, clean.label]
 
 
-def attack_success(clean: DissectionResult, corrupted: DissectionResult, unit: int, target_label: int | None = None) -> bool:
+def attack_success(
+    clean: DissectionResult, corrupted: DissectionResult, unit: int, target_label: int | None = None
+) -> bool:
     """Targeted: the unit's new label is ``target_label``; untargeted (``None``): its label changed."""
     _check_pair(clean, corrupted)
     new = int(corrupted.label[unit])

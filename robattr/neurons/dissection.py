@@ -10,10 +10,9 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from robattr.data.broden import BrodenDataset
-from robattr.models.utils import model_device, to_model
+from robattr.models.utils import eval_mode, model_device, to_model
 from robattr.neurons.hooks import LayerActivations
 from robattr.neurons.iou import Concepts, IoUTally, assign_concepts, iou_from_counts
-from robattr.models.utils import eval_mode
 from robattr.neurons.statistics import unit_statistics
 
 
@@ -76,7 +75,16 @@ class DissectionResult:
         """Names of the labels of all units."""
         return [self.label_names[n] for n in self.label.tolist()]
 
-    _TENSORS = ("thresholds", "intersection", "unit_category", "label_count", "unit_count", "primary_category", "exemplar_indices", "exemplar_values")
+    _TENSORS = (
+        "thresholds",
+        "intersection",
+        "unit_category",
+        "label_count",
+        "unit_count",
+        "primary_category",
+        "exemplar_indices",
+        "exemplar_values",
+    )
 
     def state_dict(self) -> dict:
         """Everything needed to rebuild the result (see :meth:`from_state_dict`)."""
@@ -99,7 +107,8 @@ class DissectionResult:
     @classmethod
     def load(cls, path: str) -> DissectionResult:
         """Load a ``result.pt`` written by :func:`robattr.neurons.report.save_result`, given the file, its directory or
-        the output directory of a job (``<dir>/clean/result.pt``)."""
+        the output directory of a job (``<dir>/clean/result.pt``).
+        """
         if os.path.isdir(path):
             candidates = [os.path.join(path, "result.pt"), os.path.join(path, "clean", "result.pt")]
             path = next((c for c in candidates if os.path.isfile(c)), candidates[0])
@@ -179,7 +188,15 @@ class NetworkDissection:
     def __call__(self, model: nn.Module, dataset: BrodenDataset) -> DissectionResult:
         acts_fn = LayerActivations(model, self.layer)  # fails early on a bad layer name
         stats = unit_statistics(
-            model, self.layer, dataset, self.quantile, self.top_k, self.batch_size, self.num_workers, self.capacity, self.progress
+            model,
+            self.layer,
+            dataset,
+            self.quantile,
+            self.top_k,
+            self.batch_size,
+            self.num_workers,
+            self.capacity,
+            self.progress,
         )
         tally = self.tally(model, dataset, stats.thresholds, acts_fn)
         return DissectionResult(
@@ -199,7 +216,9 @@ class NetworkDissection:
             score_threshold=self.score_threshold,
         )
 
-    def tally(self, model: nn.Module, dataset: BrodenDataset, thresholds: Tensor, acts_fn: LayerActivations | None = None) -> IoUTally:
+    def tally(
+        self, model: nn.Module, dataset: BrodenDataset, thresholds: Tensor, acts_fn: LayerActivations | None = None
+    ) -> IoUTally:
         """The IoU pass: accumulate :math:`I`, :math:`A`, :math:`N` with the given ``(K,)`` thresholds."""
         acts_fn = acts_fn or LayerActivations(model, self.layer)
         device = model_device(model)
@@ -207,7 +226,9 @@ class NetworkDissection:
         tally = IoUTally(thresholds.numel(), dataset.primary_category.to(device), len(dataset.categories))
         loader = dataset.loader(self.batch_size, self.num_workers)
         with eval_mode(model):
-            for batch in tqdm(loader, desc=f"{self.layer}: IoU pass", disable=not self.progress, leave=False, unit="batch"):
+            for batch in tqdm(
+                loader, desc=f"{self.layer}: IoU pass", disable=not self.progress, leave=False, unit="batch"
+            ):
                 with torch.no_grad():
                     acts = acts_fn(to_model(model, batch.images))
                 tally.update(acts, batch.planes, thresholds)

@@ -10,9 +10,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from robattr.data.broden import BrodenDataset
-from robattr.models.utils import to_model
+from robattr.models.utils import eval_mode, to_model
 from robattr.neurons.hooks import LayerActivations
-from robattr.models.utils import eval_mode
 from robattr.neurons.statistics import unit_statistics
 
 
@@ -20,7 +19,8 @@ from robattr.neurons.statistics import unit_statistics
 class Exemplars:
     """Top-``k`` exemplars per unit: dataset ``indices`` / spatial-max ``values`` ``(K, k)`` (descending, ties by
     index), the mask ``thresholds`` ``(K,)`` and, for the units asked for, ``masks[unit]`` ``(k, H, W)`` bool at image
-    resolution."""
+    resolution.
+    """
 
     layer: str
     quantile: float
@@ -41,13 +41,24 @@ class Exemplars:
             ValueError: if the masks of that unit were not computed.
         """
         if unit not in self.masks:
-            raise ValueError(f"Expected `unit` to be one of the units with exemplar masks {sorted(self.masks)}, but got {unit}")
+            raise ValueError(
+                f"Expected `unit` to be one of the units with exemplar masks {sorted(self.masks)}, but got {unit}"
+            )
         return self.masks[unit]
 
 
-def exemplar_masks(model: nn.Module, layer: str, dataset: BrodenDataset, indices: Tensor, units: Sequence[int], thresholds: Tensor, batch_size: int = 64) -> dict[int, Tensor]:
+def exemplar_masks(
+    model: nn.Module,
+    layer: str,
+    dataset: BrodenDataset,
+    indices: Tensor,
+    units: Sequence[int],
+    thresholds: Tensor,
+    batch_size: int = 64,
+) -> dict[int, Tensor]:
     """``{unit: (k, H, W) bool}``: activation of ``unit`` on its exemplars ``indices[unit]``, resized bilinearly to the
-    image size, ``> thresholds[unit]``."""
+    image size, ``> thresholds[unit]``.
+    """
     acts_fn = LayerActivations(model, layer)
     wanted = sorted({i for u in units for i in indices[u].tolist()})
     position = {index: p for p, index in enumerate(wanted)}
@@ -104,7 +115,9 @@ def compute_exemplars(
         raise ValueError(f"Expected `k` to be a positive integer, but got {k}")
     if not 0.0 < quantile < 1.0:
         raise ValueError(f"Expected `quantile` to be a float in (0, 1), but got {quantile}")
-    stats = unit_statistics(model, layer, dataset, quantile, top_k=k, batch_size=batch_size, num_workers=num_workers, progress=progress)
+    stats = unit_statistics(
+        model, layer, dataset, quantile, top_k=k, batch_size=batch_size, num_workers=num_workers, progress=progress
+    )
     units = list(range(stats.thresholds.numel())) if units is None else [int(u) for u in units]
     bad = [u for u in units if not 0 <= u < stats.thresholds.numel()]
     if bad:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor, nn
 
 
@@ -24,7 +23,9 @@ def resolve_layer(model: nn.Module, layer: str) -> nn.Module:
     if not isinstance(layer, str) or not layer or layer not in modules:
         names = [n for n in modules if n]
         shown = names if len(names) <= 40 else names[:40] + ["..."]
-        raise ValueError(f"Expected `layer` to name a submodule of {type(model).__name__} (one of {shown}), but got {layer!r}")
+        raise ValueError(
+            f"Expected `layer` to name a submodule of {type(model).__name__} (one of {shown}), but got {layer!r}"
+        )
     return modules[layer]
 
 
@@ -43,6 +44,7 @@ class LayerActivations:
         ValueError: if ``layer`` names no submodule, or its output is not a 4-d tensor (checked at call time).
 
     Example:
+        >>> import torch
         >>> net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(64, 2))
         >>> LayerActivations(net, "1")(torch.rand(2, 3, 4, 4)).shape
         torch.Size([2, 4, 4, 4])
@@ -68,9 +70,13 @@ class LayerActivations:
         finally:
             handle.remove()
         if not captured:
-            raise ValueError(f"Expected the layer {self.layer!r} to run in the forward pass of {type(self.model).__name__}, but it did not")
+            raise ValueError(
+                f"Expected the layer {self.layer!r} to run in the forward pass of {type(self.model).__name__}, but it did not"
+            )
         out = captured[0]
         if not isinstance(out, Tensor) or out.dim() != 4:
             shape = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
-            raise ValueError(f"Expected the output of layer {self.layer!r} to be a tensor of shape (N, K, h, w), but got {shape}")
+            raise ValueError(
+                f"Expected the output of layer {self.layer!r} to be a tensor of shape (N, K, h, w), but got {shape}"
+            )
         return out

@@ -75,9 +75,13 @@ class IoUTally:
         pair_b, pair_k = (acts.amax(dim=(2, 3)) > thresholds).nonzero(as_tuple=True)
         chunk = max(1, _CHUNK_ELEMENTS // (size[0] * size[1]))
         for start in range(0, pair_b.numel(), chunk):
-            self._update_pairs(acts, labels, thresholds, pair_b[start : start + chunk], pair_k[start : start + chunk], size)
+            self._update_pairs(
+                acts, labels, thresholds, pair_b[start : start + chunk], pair_k[start : start + chunk], size
+            )
 
-    def _update_pairs(self, acts: Tensor, labels: Tensor, thresholds: Tensor, b: Tensor, k: Tensor, size: tuple[int, int]) -> None:
+    def _update_pairs(
+        self, acts: Tensor, labels: Tensor, thresholds: Tensor, b: Tensor, k: Tensor, size: tuple[int, int]
+    ) -> None:
         n, L, G = b.numel(), self.num_labels, self.num_categories
         up = F.interpolate(acts[b, k][:, None], size=size, mode="bilinear", align_corners=False)
         mask = up.flatten(1) > thresholds[k][:, None]  # (n, P)
@@ -95,7 +99,9 @@ class IoUTally:
         self.unit_category.index_add_(0, k, touched.view(n, G).long() * sizes[:, None])
 
 
-def iou_from_counts(intersection: Tensor, unit_category: Tensor, label_count: Tensor, primary_category: Tensor) -> Tensor:
+def iou_from_counts(
+    intersection: Tensor, unit_category: Tensor, label_count: Tensor, primary_category: Tensor
+) -> Tensor:
     """``(K, L)`` float64 IoU from the tallies (0 for labels with no primary category, e.g. label 0).
 
     Example:
@@ -111,7 +117,8 @@ def iou_from_counts(intersection: Tensor, unit_category: Tensor, label_count: Te
 
 class Concepts(NamedTuple):
     """Per unit: the assigned ``label`` ``(K,)`` (global number), its ``score`` (IoU) and ``category``, the
-    ``top_labels`` / ``top_scores`` ``(K, 5)``, and the best label and score per category ``(K, G)``."""
+    ``top_labels`` / ``top_scores`` ``(K, 5)``, and the best label and score per category ``(K, G)``.
+    """
 
     label: Tensor
     score: Tensor

@@ -17,14 +17,13 @@ import torch
 from torch import nn
 
 from robattr.data.broden import BrodenDataset
+from robattr.models.utils import eval_mode, to_model
 from robattr.neurons.attacks import ConceptAttack, ExemplarAttack, ProbingAttack, UnitAttack
+from robattr.neurons.comparison import attack_success, corruption_summary, exemplar_overlap
 from robattr.neurons.dissection import DissectionResult, NetworkDissection
 from robattr.neurons.exemplars import compute_exemplars
-from robattr.models.utils import to_model
-from robattr.neurons.comparison import attack_success, corruption_summary, exemplar_overlap
 from robattr.neurons.noise import NoiseCorruption
 from robattr.neurons.report import save_result, write_tensorboard
-from robattr.models.utils import eval_mode
 
 log = logging.getLogger(__name__)
 
@@ -57,18 +56,27 @@ def run_dissect(
     """Dissect ``dissection.layer`` of ``model`` on ``dataset``; write ``out_dir/clean`` and a TensorBoard summary."""
     result = dissection(model, dataset)
     save_result(result, os.path.join(out_dir, "clean"))
-    metrics: dict[str, Any] = {"dissect/interpretable_units": int(result.interpretable.sum()), "dissect/units": result.num_units}
+    metrics: dict[str, Any] = {
+        "dissect/interpretable_units": int(result.interpretable.sum()),
+        "dissect/units": result.num_units,
+    }
     accuracy = classification_accuracy(model, dataset, dissection.batch_size)
     if accuracy is not None:
         metrics["dissect/accuracy"] = accuracy
     _write_json(os.path.join(out_dir, "metrics.json"), metrics)
     if tensorboard:
-        write_tensorboard(result, os.path.join(out_dir, "tensorboard"), model, dataset, tag="clean", metrics=_scalars(metrics))
-    log.info("dissected %s: %d / %d interpretable units", result.layer, int(result.interpretable.sum()), result.num_units)
+        write_tensorboard(
+            result, os.path.join(out_dir, "tensorboard"), model, dataset, tag="clean", metrics=_scalars(metrics)
+        )
+    log.info(
+        "dissected %s: %d / %d interpretable units", result.layer, int(result.interpretable.sum()), result.num_units
+    )
     return result
 
 
-def _accuracies(model: nn.Module, clean_ds: BrodenDataset, corrupted_ds: BrodenDataset, batch_size: int, prefix: str) -> dict[str, float]:
+def _accuracies(
+    model: nn.Module, clean_ds: BrodenDataset, corrupted_ds: BrodenDataset, batch_size: int, prefix: str
+) -> dict[str, float]:
     before = classification_accuracy(model, clean_ds, batch_size)
     if before is None:
         return {}
@@ -77,8 +85,15 @@ def _accuracies(model: nn.Module, clean_ds: BrodenDataset, corrupted_ds: BrodenD
 
 
 def _finish(
-    out_dir: str, metrics: dict[str, Any], clean: DissectionResult, corrupted: DissectionResult, write: bool, tensorboard: bool,
-    model: nn.Module, corrupted_ds: BrodenDataset, tag: str,
+    out_dir: str,
+    metrics: dict[str, Any],
+    clean: DissectionResult,
+    corrupted: DissectionResult,
+    write: bool,
+    tensorboard: bool,
+    model: nn.Module,
+    corrupted_ds: BrodenDataset,
+    tag: str,
 ) -> None:
     if not write:
         return
@@ -86,7 +101,9 @@ def _finish(
     save_result(corrupted, os.path.join(out_dir, "corrupted"))
     _write_json(os.path.join(out_dir, "metrics.json"), metrics)
     if tensorboard:
-        write_tensorboard(corrupted, os.path.join(out_dir, "tensorboard"), model, corrupted_ds, tag=tag, metrics=_scalars(metrics))
+        write_tensorboard(
+            corrupted, os.path.join(out_dir, "tensorboard"), model, corrupted_ds, tag=tag, metrics=_scalars(metrics)
+        )
 
 
 def run_noise(
@@ -110,7 +127,10 @@ def run_noise(
     corrupted_ds = poisoning.dataset(dataset)
     corrupted = dissection(model, corrupted_ds)
     metrics: dict[str, Any] = {
-        "noise/kind": noise.kind, "noise/sigma": noise.sigma, "noise/storage": noise.storage, "noise/seed": noise.seed,
+        "noise/kind": noise.kind,
+        "noise/sigma": noise.sigma,
+        "noise/storage": noise.storage,
+        "noise/seed": noise.seed,
         "noise/poisoned_fraction": poisoning.fraction,
     }
     metrics.update(corruption_summary(clean, corrupted, prefix="noise/"))
@@ -155,7 +175,9 @@ def run_attack(
         units = [attack.unit, attack.target_unit]
         ex_clean = compute_exemplars(model, layer, dataset, attack.k, attack.quantile, units, dissection.batch_size)
         poisoning = attack(model, layer, dataset, ex_clean, poisoned_dir, progress=dissection.progress)
-        ex_new = compute_exemplars(model, layer, poisoning.dataset(dataset), attack.k, attack.quantile, [], dissection.batch_size)
+        ex_new = compute_exemplars(
+            model, layer, poisoning.dataset(dataset), attack.k, attack.quantile, [], dissection.batch_size
+        )
         new = ex_new.indices[unit]
         extra = {
             "exemplars/overlap_with_clean": exemplar_overlap(new, ex_clean.indices[unit]),
@@ -163,7 +185,9 @@ def run_attack(
         }
         extra["attack/success"] = extra["exemplars/overlap_with_target"] > extra["exemplars/overlap_with_clean"]
     else:
-        raise TypeError(f"Expected `attack` to be a ConceptAttack, UnitAttack or ExemplarAttack, but got {type(attack).__name__}")
+        raise TypeError(
+            f"Expected `attack` to be a ConceptAttack, UnitAttack or ExemplarAttack, but got {type(attack).__name__}"
+        )
     corrupted_ds = poisoning.dataset(dataset)
     corrupted = dissection(model, corrupted_ds)
     source = int(clean.label[unit])
@@ -184,7 +208,9 @@ def run_attack(
         "attack/iou_source_before": float(clean.iou[unit, source]),
         "attack/iou_source_after": float(corrupted.iou[unit, source]),
         "attack/score_after": float(corrupted.score[unit]),
-        "attack/other_units_changed": float((clean.label != corrupted.label)[others].float().mean()) if clean.num_units > 1 else 0.0,
+        "attack/other_units_changed": float((clean.label != corrupted.label)[others].float().mean())
+        if clean.num_units > 1
+        else 0.0,
     }
     if target_label is not None:
         metrics["attack/iou_target_before"] = float(clean.iou[unit, target_label])

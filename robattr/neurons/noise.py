@@ -99,7 +99,9 @@ class NoiseCorruption:
         """Write the poisoned images of ``dataset`` under ``out_dir``; ``Poisoning.dataset(dataset)`` reads them."""
         prepare_out_dir(out_dir)
         poisoned: list[int] = []
-        for batch in tqdm(dataset.loader(self.batch_size, images_only=True), desc="noise", disable=not progress, leave=False):
+        for batch in tqdm(
+            dataset.loader(self.batch_size, images_only=True), desc="noise", disable=not progress, leave=False
+        ):
             chosen = [i for i in batch.indices.tolist() if self.selected(i)]
             if not chosen:
                 continue

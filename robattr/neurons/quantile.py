@@ -144,7 +144,9 @@ class StreamingQuantile:
 
     def _add_hist(self, buckets: Tensor, units: Tensor, bits: int) -> None:
         nbins = 1 << bits
-        counts = torch.bincount((units * nbins + buckets).reshape(-1), minlength=self._units * nbins).view(self._units, nbins)
+        counts = torch.bincount((units * nbins + buckets).reshape(-1), minlength=self._units * nbins).view(
+            self._units, nbins
+        )
         self._hist = counts if self._hist is None else self._hist + counts.to(self._hist.device)
 
     def end_pass(self) -> None:
@@ -179,7 +181,12 @@ class StreamingQuantile:
         self.passes += 1
 
     def _finish_collected(self) -> None:
-        assert self._prefix is not None and self._rank is not None and self._result is not None and self._collect is not None
+        assert (
+            self._prefix is not None
+            and self._rank is not None
+            and self._result is not None
+            and self._collect is not None
+        )
         pairs = torch.cat(self._collected, dim=1).cpu()
         self._collected = []
         order = torch.argsort(pairs[0] * (1 << 32) + pairs[1])

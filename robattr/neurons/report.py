@@ -19,7 +19,8 @@ from robattr.neurons.exemplars import exemplar_masks
 def result_rows(result: DissectionResult, top: int = 5) -> list[dict[str, Any]]:
     """One dict per unit (in unit order, 0-based ``unit``): ``category, label, number, score, threshold,
     interpretable``, per category ``<cat>-label/-truth/-activation/-intersect/-iou`` (as NetDissect's ``tally.csv``) and
-    ``top1..top5-label/-category/-iou``."""
+    ``top1..top5-label/-category/-iou``.
+    """
     c = result.concepts
     cats = result.categories
     rows = []
@@ -57,7 +58,8 @@ def _finite(x: float) -> float | None:
 
 def save_result(result: DissectionResult, out_dir: str) -> None:
     """Write ``tally.csv``, ``result.json`` (summary and per-unit rows) and ``result.pt`` (reload with
-    :meth:`DissectionResult.load`) under ``out_dir``."""
+    :meth:`DissectionResult.load`) under ``out_dir``.
+    """
     os.makedirs(out_dir, exist_ok=True)
     rows = result_rows(result)
     with open(os.path.join(out_dir, "tally.csv"), "w", newline="", encoding="utf-8") as f:
@@ -82,8 +84,12 @@ def save_result(result: DissectionResult, out_dir: str) -> None:
 def label_table(result: DissectionResult, max_units: int | None = None) -> str:
     """A markdown table ``unit | label | category | IoU`` sorted by IoU (descending, ties by unit)."""
     order = sorted(range(result.num_units), key=lambda k: (-float(result.score[k]), k))[:max_units]
-    lines = [f"**{result.layer}**: {int(result.interpretable.sum())} / {result.num_units} units with IoU > {result.score_threshold}", "",
-             "| unit | label | category | IoU |", "|---:|---|---|---:|"]
+    lines = [
+        f"**{result.layer}**: {int(result.interpretable.sum())} / {result.num_units} units with IoU > {result.score_threshold}",
+        "",
+        "| unit | label | category | IoU |",
+        "|---:|---|---|---:|",
+    ]
     for k in order:
         g = int(result.concepts.category[k])
         cat = result.categories[g] if g >= 0 else ""
@@ -103,7 +109,8 @@ def write_tensorboard(
 ) -> None:
     """A TensorBoard summary: the layer's label table as text, the top exemplars of the ``n_units`` best units with
     their masks as images (needs ``model`` and ``dataset``; pixels outside the mask are dimmed), and ``metrics`` as
-    scalars."""
+    scalars.
+    """
     from torch.utils.tensorboard import SummaryWriter
 
     writer = SummaryWriter(log_dir)

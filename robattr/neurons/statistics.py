@@ -71,7 +71,8 @@ def activation_batches(
 
 class UnitStatistics(NamedTuple):
     """Per-unit ``thresholds`` ``(K,)``, the ``top_values`` ``(K, k)`` and ``top_indices`` ``(K, k)`` exemplars, and
-    how many ``passes`` over the data it took."""
+    how many ``passes`` over the data it took.
+    """
 
     thresholds: Tensor
     top_values: Tensor
@@ -109,7 +110,9 @@ def unit_statistics(
     with eval_mode(model):
         while not sq.done:
             desc = f"{layer}: threshold pass {sq.passes + 1}"
-            for acts, batch in activation_batches(model, acts_fn, dataset, batch_size, num_workers, True, progress, desc):
+            for acts, batch in activation_batches(
+                model, acts_fn, dataset, batch_size, num_workers, True, progress, desc
+            ):
                 sq.update(acts)
                 if sq.passes == 0:
                     top.update(acts.amax(dim=(2, 3)), batch.indices)

@@ -112,12 +112,15 @@ _MARKER = ".robattr-poisoned-images"
 
 def prepare_out_dir(out_dir: str) -> None:
     """Create ``out_dir/images`` empty. A previous output of robattr there (marked) is removed; anything else is kept
-    and refused, so a wrong path never loses data and stale images never leak into a new corrupted set."""
+    and refused, so a wrong path never loses data and stale images never leak into a new corrupted set.
+    """
     images = os.path.join(out_dir, "images")
     marker = os.path.join(out_dir, _MARKER)
     if os.path.isdir(images) and os.listdir(images):
         if not os.path.isfile(marker):
-            raise ValueError(f"Expected `out_dir` to be a new directory or one written by robattr, but got {out_dir!r} with foreign files in images/")
+            raise ValueError(
+                f"Expected `out_dir` to be a new directory or one written by robattr, but got {out_dir!r} with foreign files in images/"
+            )
         shutil.rmtree(images)
     os.makedirs(images, exist_ok=True)
     with open(marker, "w", encoding="utf-8") as f:

@@ -51,7 +51,9 @@ class _IGRegularised(ClassifierModule):
         if ig_steps < 1:
             raise ValueError(f"Expected `ig_steps` to be a positive integer, but got {ig_steps}")
         if approx_factor < 1 or ig_steps % approx_factor != 0:
-            raise ValueError(f"Expected `approx_factor` to be a positive divisor of `ig_steps`={ig_steps}, but got {approx_factor}")
+            raise ValueError(
+                f"Expected `approx_factor` to be a positive divisor of `ig_steps`={ig_steps}, but got {approx_factor}"
+            )
         self.attack = attack
         self.ig = IntegratedGradients(n_steps=ig_steps, objective="loss")
         self.ig_approx = IntegratedGradients(n_steps=ig_steps // approx_factor, objective="loss")
@@ -72,14 +74,18 @@ class IGNormTraining(_IGRegularised):
         **kwargs: see :class:`ClassifierModule`; RAR's code sums over the batch (``loss_reduction: sum``).
     """
 
-    def __init__(self, net: nn.Module, attack: PGD, lam: float = 1.0, ig_steps: int = 50, approx_factor: int = 5, **kwargs) -> None:
+    def __init__(
+        self, net: nn.Module, attack: PGD, lam: float = 1.0, ig_steps: int = 50, approx_factor: int = 5, **kwargs
+    ) -> None:
         super().__init__(net, attack, ig_steps, approx_factor, **kwargs)
         if lam < 0:
             raise ValueError(f"Expected `lam` to be a non-negative float, but got {lam}")
         self.lam = lam
 
     def compute_loss(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
-        x_adv = self.training_attack(self.attack)(self.net, x, y, loss_fn=lambda m, xa, yy: self.ig_norm(self.ig_approx, x, xa, yy, True))
+        x_adv = self.training_attack(self.attack)(
+            self.net, x, y, loss_fn=lambda m, xa, yy: self.ig_norm(self.ig_approx, x, xa, yy, True)
+        )
         logits = self.net(x)
         ce = reduce_batch(F.cross_entropy(logits, y, reduction="none"), self.loss_reduction)
         reg = reduce_batch(self.ig_norm(self.ig, x, x_adv, y, True), self.loss_reduction)
@@ -99,19 +105,25 @@ class IGSumNormTraining(_IGRegularised):
         **kwargs: see :class:`ClassifierModule`; RAR's code sums over the batch (``loss_reduction: sum``).
     """
 
-    def __init__(self, net: nn.Module, attack: PGD, beta: float = 0.1, ig_steps: int = 50, approx_factor: int = 5, **kwargs) -> None:
+    def __init__(
+        self, net: nn.Module, attack: PGD, beta: float = 0.1, ig_steps: int = 50, approx_factor: int = 5, **kwargs
+    ) -> None:
         super().__init__(net, attack, ig_steps, approx_factor, **kwargs)
         if beta < 0:
             raise ValueError(f"Expected `beta` to be a non-negative float, but got {beta}")
         self.beta = beta
 
-    def _objective(self, ig: IntegratedGradients, x: Tensor, x_adv: Tensor, y: Tensor, create_graph: bool) -> tuple[Tensor, Tensor]:
+    def _objective(
+        self, ig: IntegratedGradients, x: Tensor, x_adv: Tensor, y: Tensor, create_graph: bool
+    ) -> tuple[Tensor, Tensor]:
         logits_adv = self.net(x_adv)
         ce = F.cross_entropy(logits_adv, y, reduction="none")
         return ce + self.beta * self.ig_norm(ig, x, x_adv, y, create_graph), logits_adv
 
     def compute_loss(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
-        x_adv = self.training_attack(self.attack)(self.net, x, y, loss_fn=lambda m, xa, yy: self._objective(self.ig_approx, x, xa, yy, True)[0])
+        x_adv = self.training_attack(self.attack)(
+            self.net, x, y, loss_fn=lambda m, xa, yy: self._objective(self.ig_approx, x, xa, yy, True)[0]
+        )
         per_sample, logits_adv = self._objective(self.ig, x, x_adv, y, True)
         loss = reduce_batch(per_sample, self.loss_reduction)
         return loss, logits_adv, {}

@@ -24,7 +24,9 @@ class PiecewiseConstantLR(LRScheduler):
 
     def __init__(self, optimizer: Optimizer, boundaries: list[int], values: list[float], last_epoch: int = -1) -> None:
         if len(values) != len(boundaries) + 1:
-            raise ValueError(f"Expected `values` to have len(boundaries) + 1 = {len(boundaries) + 1} entries, but got {len(values)}")
+            raise ValueError(
+                f"Expected `values` to have len(boundaries) + 1 = {len(boundaries) + 1} entries, but got {len(values)}"
+            )
         if any(b2 <= b1 for b1, b2 in zip(boundaries, boundaries[1:])):
             raise ValueError(f"Expected `boundaries` to be strictly increasing, but got {boundaries}")
         self.boundaries, self.values = list(boundaries), list(values)

@@ -1,6 +1,5 @@
 import pytest
 import torch
-from torch import nn
 
 from robattr.attacks import AttributionAttack, RandomSignPerturbation, center_of_mass
 from robattr.attribution import IntegratedGradients, Saliency
@@ -21,23 +20,32 @@ def test_keeps_label_and_eps_ball(objective, method):
     model, x, y = model_and_data()
     mask = torch.zeros(16, 16, dtype=torch.bool)
     mask[:4, :4] = True
-    attack = AttributionAttack(method, objective, eps=8 / 255, step_size=2 / 255, steps=4, restarts=2, k_attack=40, k_eval=40, measure="topk")
+    attack = AttributionAttack(
+        method, objective, eps=8 / 255, step_size=2 / 255, steps=4, restarts=2, k_attack=40, k_eval=40, measure="topk"
+    )
     result = attack(model, x, y, target_mask=mask if objective == "target" else None)
     assert (result.x_adv - x).abs().max() <= 8 / 255 + 1e-6
     assert result.x_adv.min() >= 0 and result.x_adv.max() <= 1
     assert torch.equal(model(result.x_adv).argmax(1), y)
     # failed attacks return the clean image and map; successful ones a strictly lower measure
     failed = ~result.success
-    assert torch.equal(result.x_adv[failed], x[failed]) and torch.equal(result.adv_map[failed], result.clean_map[failed])
+    assert torch.equal(result.x_adv[failed], x[failed]) and torch.equal(
+        result.adv_map[failed], result.clean_map[failed]
+    )
     assert bool((result.measure[result.success] < 1).all())
 
 
 def test_topk_attack_lowers_the_topk_intersection():
     model, x, y = model_and_data(8)
-    attack = AttributionAttack(Saliency(), "topk", eps=8 / 255, step_size=1 / 255, steps=10, k_attack=40, k_eval=40, measure="topk")
+    attack = AttributionAttack(
+        Saliency(), "topk", eps=8 / 255, step_size=1 / 255, steps=10, k_attack=40, k_eval=40, measure="topk"
+    )
     result = attack(model, x, y)
     assert result.success.float().mean() > 0.5
-    torch.testing.assert_close(topk_intersection(result.clean_map, result.adv_map, 40, reduction="none")[result.success], result.measure[result.success])
+    torch.testing.assert_close(
+        topk_intersection(result.clean_map, result.adv_map, 40, reduction="none")[result.success],
+        result.measure[result.success],
+    )
 
 
 def test_degenerate_topk_objective_is_detected_and_not_moved():
@@ -47,7 +55,9 @@ def test_degenerate_topk_objective_is_detected_and_not_moved():
     x[0, 0, 10:14, 10:14] = 1.0  # 16 non-zero pixels < k_attack
     x[1] = torch.rand(1, 28, 28)  # every pixel non-zero
     y = model(x).argmax(1)
-    attack = AttributionAttack(IntegratedGradients(n_steps=4), "topk", eps=0.3, step_size=0.05, steps=2, k_attack=200, measure="topk")
+    attack = AttributionAttack(
+        IntegratedGradients(n_steps=4), "topk", eps=0.3, step_size=0.05, steps=2, k_attack=200, measure="topk"
+    )
     result = attack(model, x, y)
     assert result.degenerate.tolist() == [True, False]
     assert torch.equal(result.x_adv[0], x[0])
@@ -72,16 +82,24 @@ def test_center_of_mass_is_the_weighted_mean_position():
 
 
 def test_bad_arguments():
-    with pytest.raises(ValueError, match=r"^Expected `objective` to be one of \['topk', 'lens_topk', 'mass_center', 'target', 'random'\], but got 'bottomk'$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^Expected `objective` to be one of \['topk', 'lens_topk', 'mass_center', 'target', 'random'\], but got 'bottomk'$",
+    ):
         AttributionAttack(Saliency(), "bottomk")
     with pytest.raises(ValueError, match=r"^Expected `eps` to be a non-negative float, but got -1$"):
         AttributionAttack(Saliency(), eps=-1)
-    with pytest.raises(ValueError, match=r"^Expected `target_mask` of shape \(N, H, W\) or \(H, W\) for the 'target' objective, but got None$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^Expected `target_mask` of shape \(N, H, W\) or \(H, W\) for the 'target' objective, but got None$",
+    ):
         model, x, y = model_and_data(2)
         AttributionAttack(Saliency(), "target", steps=1)(model, x, y)
 
     class NoGraph(Saliency):
         supports_create_graph = False
 
-    with pytest.raises(ValueError, match=r"^Expected `attribution` to support create_graph for the 'topk' objective, but got NoGraph$"):
+    with pytest.raises(
+        ValueError, match=r"^Expected `attribution` to support create_graph for the 'topk' objective, but got NoGraph$"
+    ):
         AttributionAttack(NoGraph(), "topk")

@@ -8,7 +8,9 @@ from robattr.models import FlowerResNet, MnistCNN
 
 
 def small_cnn() -> nn.Module:
-    return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(4 * 7 * 7, 5)).double()
+    return nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(4 * 7 * 7, 5)
+    ).double()
 
 
 @pytest.mark.parametrize("method", ["riemann_right", "riemann_left", "riemann_middle", "riemann_trapezoid"])
@@ -17,7 +19,9 @@ def test_equals_captum(method, internal_batch_size):
     model = small_cnn()
     x, target = torch.rand(3, 1, 14, 14, dtype=torch.double), torch.tensor([0, 3, 4])
     baselines = torch.rand_like(x) * 0.1
-    ours = IntegratedGradients(n_steps=16, method=method, internal_batch_size=internal_batch_size)(model, x, target, baselines=baselines)
+    ours = IntegratedGradients(n_steps=16, method=method, internal_batch_size=internal_batch_size)(
+        model, x, target, baselines=baselines
+    )
     ref = CaptumIG(model).attribute(x, baselines=baselines, target=target, n_steps=16, method=method)
     if method == "riemann_trapezoid":  # captum's trapezoid weights sum to (n - 1) / n; ours sum to 1
         ref = ref * 16 / 15
@@ -64,9 +68,15 @@ def test_saliency_equals_captum():
 def test_bad_arguments():
     with pytest.raises(ValueError, match=r"^Expected `n_steps` to be a positive integer, but got 0$"):
         IntegratedGradients(n_steps=0)
-    with pytest.raises(ValueError, match=r"^Expected `method` to be one of \['riemann_right', 'riemann_left', 'riemann_middle', 'riemann_trapezoid'\], but got 'simpson'$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^Expected `method` to be one of \['riemann_right', 'riemann_left', 'riemann_middle', 'riemann_trapezoid'\], but got 'simpson'$",
+    ):
         IntegratedGradients(method="simpson")
-    with pytest.raises(ValueError, match=r"^Expected `objective` to be one of \['logit', 'prob', 'contrast', 'loss'\], but got 'margin'$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^Expected `objective` to be one of \['logit', 'prob', 'contrast', 'loss'\], but got 'margin'$",
+    ):
         IntegratedGradients(objective="margin")
     with pytest.raises(ValueError, match=r"^Expected `target` of shape \(2,\), but got \(3,\)$"):
         IntegratedGradients()(small_cnn(), torch.rand(2, 1, 14, 14, dtype=torch.double), torch.tensor([0, 1, 2]))

@@ -13,8 +13,8 @@ from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
 from robattr.cli.evaluate import main as evaluate_main
 from robattr.data import SyntheticImages
-from robattr.models import MnistCNN
 from robattr.evaluation import AttributionRobustnessEvaluation
+from robattr.models import MnistCNN
 from robattr.training import NaturalTraining
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,8 +49,16 @@ def checkpoint(tmp_path_factory):
     path = tmp_path_factory.mktemp("ckpt")
     torch.manual_seed(0)
     module = NaturalTraining(MnistCNN(), num_vis=0)
-    trainer = Trainer(max_epochs=3, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                      enable_model_summary=False, accelerator="cpu", inference_mode=False, limit_val_batches=0)
+    trainer = Trainer(
+        max_epochs=3,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+        inference_mode=False,
+        limit_val_batches=0,
+    )
     trainer.fit(module, SyntheticImages(train_size=256, val_size=16, test_size=13, batch_size=32, seed=0))
     trainer.save_checkpoint(path / "model.ckpt")
     return path / "model.ckpt"
@@ -73,7 +81,15 @@ def run_config(tmp_path: Path, checkpoint: Path, extra: list[str], ddp: bool) ->
     config = tmp_path / "eval.yaml"
     config.write_text(CONFIG.format(ckpt=checkpoint))
     out = tmp_path / ("ddp" if ddp else "single")
-    args = ["--config", str(config), "--model.init_args.output_dir", str(out), "--trainer.default_root_dir", str(tmp_path), *extra]
+    args = [
+        "--config",
+        str(config),
+        "--model.init_args.output_dir",
+        str(out),
+        "--trainer.default_root_dir",
+        str(tmp_path),
+        *extra,
+    ]
     if ddp:
         cmd = [sys.executable, str(ROOT / "evaluate.py"), *args, "--trainer.strategy", "ddp", "--trainer.devices", "2"]
         env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -88,7 +104,11 @@ def test_results_table(tmp_path, checkpoint):
     rows = run_config(tmp_path, checkpoint, [], ddp=False)
     pairs = {(r["attribution"], r["attack"], r["failed"]) for r in rows}
     for method in ("saliency", "ig"):
-        assert {(method, "topk", "failed_as_one"), (method, "topk", "failed_excluded"), (method, "chance", "-")} <= pairs
+        assert {
+            (method, "topk", "failed_as_one"),
+            (method, "topk", "failed_excluded"),
+            (method, "chance", "-"),
+        } <= pairs
     first = next(r for r in rows if r["attack"] == "topk" and r["failed"] == "failed_as_one")
     assert 0 <= first["topk"] <= first["lens_recall_r1"] <= 1
     assert 0 <= first["failure_rate"] <= 1

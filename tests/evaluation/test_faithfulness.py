@@ -13,9 +13,9 @@ from lightning.pytorch import Trainer
 from robattr.attribution import GradCAM, IGUniform, LocalPathIntegration, Saliency
 from robattr.cli.evaluate import main as evaluate
 from robattr.data.synthetic import SyntheticImages
-from robattr.models import MnistCNN
 from robattr.evaluation.faithfulness import FaithfulnessEvaluation, diffid_logits, method_variants
 from robattr.evaluation.visualize import VisualizeAttributions
+from robattr.models import MnistCNN
 
 
 def whole(message: str) -> str:

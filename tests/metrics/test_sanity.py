@@ -12,9 +12,7 @@ import torch.multiprocessing as mp
 from scipy.stats import spearmanr
 
 from robattr.metrics.functional.sanity import sanity_rank_correlation
-from robattr.models.randomization import cascading_randomization, randomization_order
 from robattr.metrics.sanity import SanityCheck
-from robattr.models import MnistCNN
 
 
 def whole(message: str) -> str:

@@ -4,7 +4,14 @@ import torch.nn.functional as F
 import torchvision
 from torch import nn
 
-from robattr.models import FlowerResNet, MnistCNN, SwitchableReLU, TorchvisionClassifier, create_model, softplus_surrogate
+from robattr.models import (
+    FlowerResNet,
+    MnistCNN,
+    SwitchableReLU,
+    TorchvisionClassifier,
+    create_model,
+    softplus_surrogate,
+)
 from robattr.models.flower_resnet import PerImageStandardize
 
 
@@ -74,11 +81,17 @@ def test_torchvision_weights_load_from_a_local_file(tmp_path):
 def test_bad_arguments(tmp_path):
     with pytest.raises(ValueError, match=r"^Expected `weights_path` to be an existing file, but got '.*missing.pth'$"):
         TorchvisionClassifier("resnet18", weights_path=str(tmp_path / "missing.pth"))
-    with pytest.raises(ValueError, match=r"^Expected `name` to be one of \['flower_resnet', 'mnist_cnn', 'resnet18', 'resnet34', 'resnet50', 'vgg16'\], but got 'lenet'$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^Expected `name` to be one of \['flower_resnet', 'mnist_cnn', 'resnet18', 'resnet34', 'resnet50', 'vgg16'\], but got 'lenet'$",
+    ):
         create_model("lenet")
     with pytest.raises(ValueError, match=r"^Expected `beta` to be a positive float, but got 0$"):
         with softplus_surrogate(MnistCNN(), beta=0):
             pass
-    with pytest.raises(ValueError, match=r"^Expected `model` to contain SwitchableReLU activations \(call robattr.models.make_switchable first\), but got none in Linear$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^Expected `model` to contain SwitchableReLU activations \(call robattr.models.make_switchable first\), but got none in Linear$",
+    ):
         with softplus_surrogate(nn.Linear(2, 2)):
             pass

@@ -19,9 +19,19 @@ CONFIGS = sorted(glob.glob(str(ROOT / "configs/neurons/*.yaml")))
 
 def _args(job: str, data: Path, out: Path, n_images: int = 64) -> list[str]:
     return [
-        job, "--config", str(ROOT / f"configs/neurons/quickstart_{job}.yaml"),
-        "--data.init_args.root", str(data), "--data.init_args.n_images", str(n_images),
-        "--output_dir", str(out), "--dissection.progress", "false", "--device", "cpu",
+        job,
+        "--config",
+        str(ROOT / f"configs/neurons/quickstart_{job}.yaml"),
+        "--data.init_args.root",
+        str(data),
+        "--data.init_args.n_images",
+        str(n_images),
+        "--output_dir",
+        str(out),
+        "--dissection.progress",
+        "false",
+        "--device",
+        "cpu",
     ]
 
 
@@ -41,8 +51,21 @@ def test_dissect_job_writes_results(tmp_path):
     saved = yaml.safe_load((tmp_path / "out" / "config.yaml").read_text())
     assert saved["dissection"]["layer"] == "pool" and saved["model"]["class_path"] == "robattr.models.PlantedUnitCNN"
     # the saved config reruns as is; noise reuses the clean dissection
-    noise = main(["noise", "--config", str(tmp_path / "out" / "config.yaml"), "--output_dir", str(tmp_path / "noise"),
-                  "--clean", str(tmp_path / "out"), "--noise.sigma", "0.01", "--tensorboard", "false"])
+    noise = main(
+        [
+            "noise",
+            "--config",
+            str(tmp_path / "out" / "config.yaml"),
+            "--output_dir",
+            str(tmp_path / "noise"),
+            "--clean",
+            str(tmp_path / "out"),
+            "--noise.sigma",
+            "0.01",
+            "--tensorboard",
+            "false",
+        ]
+    )
     assert noise["noise/sigma"] == 0.01 and "noise/changed/all" in noise
     written = json.loads((tmp_path / "noise" / "metrics.json").read_text())
     assert written["noise/changed/all"] == noise["noise/changed/all"]
@@ -71,6 +94,19 @@ def test_negative_eps_stops_at_start_up(tmp_path):
 def test_missing_broden_directory_stops_with_a_clear_message(tmp_path):
     missing = tmp_path / "broden1_224"
     # jsonargparse wraps the error of a class argument in a ValueError of its own; ours is inside, whole
-    with pytest.raises(ValueError, match=re.escape(f"Expected `root` to be an existing Broden directory, but got {str(missing)!r}")):
-        main(["dissect", "--config", str(ROOT / "configs/neurons/broden_resnet18.yaml"), "--data.init_args.root", str(missing),
-              "--model.init_args.weights_path", "null", "--output_dir", str(tmp_path / "out")])
+    with pytest.raises(
+        ValueError, match=re.escape(f"Expected `root` to be an existing Broden directory, but got {str(missing)!r}")
+    ):
+        main(
+            [
+                "dissect",
+                "--config",
+                str(ROOT / "configs/neurons/broden_resnet18.yaml"),
+                "--data.init_args.root",
+                str(missing),
+                "--model.init_args.weights_path",
+                "null",
+                "--output_dir",
+                str(tmp_path / "out"),
+            ]
+        )

@@ -10,8 +10,7 @@ import re
 import pytest
 import torch
 
-from robattr.models import TorchvisionClassifier
-from robattr.models import PlantedUnitCNN
+from robattr.models import PlantedUnitCNN, TorchvisionClassifier
 from robattr.neurons import DissectionResult, LayerActivations, NetworkDissection
 from robattr.neurons.quantile import unit_quantile_reference
 from robattr.neurons.report import save_result, write_tensorboard

@@ -63,7 +63,11 @@ def test_strict_threshold_and_overlapping_planes_count_per_plane():
 def _reference_tally(acts, planes, thresholds, primary, n_categories):
     """NetDissect-Lite's tally loop, transcribed per image and per unit with numpy."""
     K, L = acts.shape[1], primary.numel()
-    inter, unit_cat, label_count = np.zeros((K, L), np.int64), np.zeros((K, n_categories), np.int64), np.zeros(L, np.int64)
+    inter, unit_cat, label_count = (
+        np.zeros((K, L), np.int64),
+        np.zeros((K, n_categories), np.int64),
+        np.zeros(L, np.int64),
+    )
     labelcat = np.zeros((L, n_categories), np.int64)
     for c in range(L):
         if primary[c] >= 0:

@@ -8,7 +8,14 @@ import re
 import pytest
 import torch
 
-from robattr.neurons import DissectionResult, attack_success, changed_fraction, corruption_summary, exemplar_overlap, iou_change
+from robattr.neurons import (
+    DissectionResult,
+    attack_success,
+    changed_fraction,
+    corruption_summary,
+    exemplar_overlap,
+    iou_change,
+)
 
 PRIMARY = torch.tensor([-1, 0, 0, 1])
 
@@ -16,10 +23,19 @@ PRIMARY = torch.tensor([-1, 0, 0, 1])
 def _result(inter: list[list[int]]) -> DissectionResult:
     k = len(inter)
     return DissectionResult(
-        layer="pool", quantile=0.005, thresholds=torch.zeros(k), intersection=torch.tensor(inter),
-        unit_category=torch.full((k, 2), 10), label_count=torch.tensor([0, 10, 10, 10]), unit_count=torch.full((k,), 10),
-        primary_category=PRIMARY, label_names=["", "red", "green", "indoor"], categories=["color", "scene"], num_images=4,
-        exemplar_indices=torch.zeros(k, 1, dtype=torch.long), exemplar_values=torch.zeros(k, 1),
+        layer="pool",
+        quantile=0.005,
+        thresholds=torch.zeros(k),
+        intersection=torch.tensor(inter),
+        unit_category=torch.full((k, 2), 10),
+        label_count=torch.tensor([0, 10, 10, 10]),
+        unit_count=torch.full((k,), 10),
+        primary_category=PRIMARY,
+        label_names=["", "red", "green", "indoor"],
+        categories=["color", "scene"],
+        num_images=4,
+        exemplar_indices=torch.zeros(k, 1, dtype=torch.long),
+        exemplar_values=torch.zeros(k, 1),
     )
 
 

@@ -14,7 +14,15 @@ ROBUST = (0, 2, 3, 4, 5)
 
 
 def test_small_noise_leaves_the_robust_units_alone(planted, probing_set, dissection, clean_result, tmp_path):
-    metrics = run_noise(planted, probing_set, dissection, NoiseCorruption(sigma=0.005, seed=0), str(tmp_path), clean=clean_result, write=False)
+    metrics = run_noise(
+        planted,
+        probing_set,
+        dissection,
+        NoiseCorruption(sigma=0.005, seed=0),
+        str(tmp_path),
+        clean=clean_result,
+        write=False,
+    )
     corrupted = probing_set.redirect(str(tmp_path / "poisoned"))
     assert corrupted.num_overridden == len(probing_set) and metrics["noise/poisoned_fraction"] == 1.0
     after = dissection(planted, corrupted)
@@ -62,7 +70,11 @@ def test_noise_kinds_have_their_law(kind):
 def test_bad_arguments_fail_with_a_clear_message():
     with pytest.raises(ValueError, match=re.escape("Expected `sigma` to be a non-negative float, but got -0.1")):
         NoiseCorruption(sigma=-0.1)
-    with pytest.raises(ValueError, match=re.escape("Expected `kind` to be one of ['gaussian', 'uniform', 'bernoulli'], but got 'pink'")):
+    with pytest.raises(
+        ValueError, match=re.escape("Expected `kind` to be one of ['gaussian', 'uniform', 'bernoulli'], but got 'pink'")
+    ):
         NoiseCorruption("pink")
-    with pytest.raises(ValueError, match=re.escape("Expected `storage` to be one of ['lossless', 'jpeg'], but got 'png'")):
+    with pytest.raises(
+        ValueError, match=re.escape("Expected `storage` to be one of ['lossless', 'jpeg'], but got 'png'")
+    ):
         NoiseCorruption(storage="png")

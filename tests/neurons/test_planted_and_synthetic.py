@@ -28,7 +28,9 @@ def test_fragile_unit_ignores_flat_colours_and_grid_edges_but_not_a_checkerboard
 def test_generator_is_deterministic_and_refuses_other_parameters(tmp_path):
     a = write_synthetic_broden(str(tmp_path / "a"), n_images=6, seed=5)
     b = write_synthetic_broden(str(tmp_path / "b"), n_images=6, seed=5)
-    assert (tmp_path / "a" / "index.csv").read_text().replace(a, "") == (tmp_path / "b" / "index.csv").read_text().replace(b, "")
+    assert (tmp_path / "a" / "index.csv").read_text().replace(a, "") == (
+        tmp_path / "b" / "index.csv"
+    ).read_text().replace(b, "")
     ds = SyntheticBrodenDataset(a, n_images=6, seed=5)
     assert torch.equal(ds[3].image, SyntheticBrodenDataset(b, n_images=6, seed=5)[3].image)
     message = f"Expected `root` to hold a set generated with {{'n_images': 6, 'seed': 6, 'image_size': 64, 'mask_size': 32, 'rare_probability': 0.025}}, but got {a!r} generated with {{'n_images': 6, 'seed': 5, 'image_size': 64, 'mask_size': 32, 'rare_probability': 0.025}}"
@@ -47,7 +49,9 @@ def test_source_and_target_concepts_are_rare(probing_set):
 
 
 def test_bad_generator_arguments():
-    with pytest.raises(ValueError, match=re.escape("Expected `image_size` to be a multiple of `mask_size` >= 16, but got 64 and 24")):
+    with pytest.raises(
+        ValueError, match=re.escape("Expected `image_size` to be a multiple of `mask_size` >= 16, but got 64 and 24")
+    ):
         write_synthetic_broden("/nonexistent", mask_size=24)
     with pytest.raises(ValueError, match=re.escape("Expected `gain` to be a non-negative float, but got -1")):
         PlantedUnitCNN(gain=-1)

@@ -35,7 +35,10 @@ def test_matches_sorting_all_values(kind, capacity, level):
     x = {"normal": x, "relu": x.relu(), "plateaus": x.round(), "narrow": 5 + 1e-4 * x}[kind]
     sq = _stream(x, level, batch=6, capacity=capacity)
     assert torch.equal(sq.result, unit_quantile_reference(x, level))
-    assert torch.equal(unit_quantile_reference(x, level), x.transpose(0, 1).reshape(3, -1).quantile(level, dim=1, interpolation="lower"))
+    assert torch.equal(
+        unit_quantile_reference(x, level),
+        x.transpose(0, 1).reshape(3, -1).quantile(level, dim=1, interpolation="lower"),
+    )
     assert sq.passes <= 3
 
 

@@ -32,7 +32,9 @@ def attack():
 MODULES = {
     "natural": lambda: NaturalTraining(MnistCNN(), num_vis=4, vis_ig_steps=4),
     "pgd": lambda: PGDTraining(MnistCNN(), attack=attack(), val_attack=attack(), num_vis=0),
-    "ig_norm": lambda: IGNormTraining(MnistCNN(), attack=attack(), lam=1.0, ig_steps=4, approx_factor=2, loss_reduction="sum"),
+    "ig_norm": lambda: IGNormTraining(
+        MnistCNN(), attack=attack(), lam=1.0, ig_steps=4, approx_factor=2, loss_reduction="sum"
+    ),
     "ig_sum_norm": lambda: IGSumNormTraining(MnistCNN(), attack=attack(), beta=0.1, ig_steps=4, approx_factor=2),
 }
 
@@ -42,8 +44,15 @@ def test_takes_steps_with_finite_loss(name, tmp_path):
     module = MODULES[name]()
     before = [p.detach().clone() for p in module.parameters()]
     trainer = Trainer(
-        max_steps=3, limit_val_batches=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-        enable_model_summary=False, inference_mode=False, default_root_dir=tmp_path, accelerator="cpu",
+        max_steps=3,
+        limit_val_batches=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        inference_mode=False,
+        default_root_dir=tmp_path,
+        accelerator="cpu",
     )
     trainer.fit(module, TinyData())
     assert torch.isfinite(trainer.callback_metrics["train/loss"])
@@ -75,7 +84,9 @@ def test_ig_sum_norm_with_beta_zero_is_madry():
 def test_bad_arguments():
     with pytest.raises(ValueError, match=r"^Expected `beta` to be a non-negative float, but got -1.0$"):
         IGSumNormTraining(MnistCNN(), attack=attack(), beta=-1.0)
-    with pytest.raises(ValueError, match=r"^Expected `approx_factor` to be a positive divisor of `ig_steps`=50, but got 7$"):
+    with pytest.raises(
+        ValueError, match=r"^Expected `approx_factor` to be a positive divisor of `ig_steps`=50, but got 7$"
+    ):
         IGNormTraining(MnistCNN(), attack=attack(), approx_factor=7)
     with pytest.raises(ValueError, match=r"^Expected `loss_reduction` to be one of \['mean', 'sum'\], but got 'max'$"):
         NaturalTraining(MnistCNN(), loss_reduction="max")

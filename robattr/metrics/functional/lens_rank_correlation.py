@@ -68,7 +68,7 @@ _lens_spearman_compute = _mean_compute
 def lens_kendall_tau(
     clean: Tensor, perturbed: Tensor, radius: int = 1, reduction: Reduction = "mean", validate_args: bool = True
 ) -> Tensor:
-    """robattr's LENS-Kendall: Kendall's tau-b between the ``(2r + 1)^2`` max-filtered clean and perturbed maps.
+    """Robattr's LENS-Kendall: Kendall's tau-b between the ``(2r + 1)^2`` max-filtered clean and perturbed maps.
 
     **robattr's own variant** (see the module docstring): the LENS papers name a LENS-Kendall without defining it.
     ``radius=0`` is :func:`~robattr.metrics.functional.rank_correlation.kendall_tau`.
@@ -102,7 +102,7 @@ def lens_kendall_tau(
 def lens_spearman(
     clean: Tensor, perturbed: Tensor, radius: int = 1, reduction: Reduction = "mean", validate_args: bool = True
 ) -> Tensor:
-    """robattr's LENS-Spearman: Spearman's rho between the ``(2r + 1)^2`` max-filtered clean and perturbed maps.
+    """Robattr's LENS-Spearman: Spearman's rho between the ``(2r + 1)^2`` max-filtered clean and perturbed maps.
 
     **robattr's own variant** (see the module docstring): the LENS papers name a LENS-Spearman without defining it.
     ``radius=0`` is :func:`~robattr.metrics.functional.rank_correlation.spearman`.

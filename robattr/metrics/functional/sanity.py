@@ -7,7 +7,6 @@ ties, as ``scipy.stats.spearmanr``).
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor
 
 from robattr.metrics.functional._checks import _check_maps, _check_reduction, _check_valid
@@ -34,6 +33,7 @@ def sanity_rank_correlation(original: Tensor, randomized: Tensor, reduction: Red
         ValueError: for maps of different or non-3-D shapes, or an unknown ``reduction``.
 
     Example:
+        >>> import torch
         >>> a = torch.tensor([[[1.0, 2.0], [3.0, 4.0]]])
         >>> sanity_rank_correlation(a, -a)
         tensor(-1.)
