@@ -8,28 +8,12 @@ from typing import Literal
 from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader, Dataset
 
+from robattr.checks import check_int  # re-exported: the datamodules check their integers with it
+
+__all__ = ["SPLITS", "ImageDataModule", "Split", "check_fraction", "check_int", "missing_files_error"]
+
 Split = Literal["train", "val", "test"]
 SPLITS: tuple[str, ...] = ("train", "val", "test")
-
-
-def check_int(name: str, value: object, minimum: int) -> None:
-    """Raise unless ``value`` is an integer (not a bool) ``>= minimum``.
-
-    Raises:
-        TypeError: if ``value`` is not an integer.
-        ValueError: if ``value < minimum``.
-
-    Example:
-        >>> check_int("batch_size", 0, 1)
-        Traceback (most recent call last):
-        ...
-        ValueError: Expected `batch_size` to be an integer >= 1, but got 0
-    """
-    message = f"Expected `{name}` to be an integer >= {minimum}, but got {value!r}"
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError(message)
-    if value < minimum:
-        raise ValueError(message)
 
 
 def check_fraction(name: str, value: object, *, allow_zero: bool = True) -> None:

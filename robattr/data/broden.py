@@ -29,9 +29,10 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
-from PIL import Image
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
+
+from robattr.data.files import IMAGE_REMEDY, CorruptFileError, describe, load_tensors, read_rgb
 
 INDEX_COLUMNS: tuple[str, ...] = ("image", "ih", "iw", "sh", "sw")
 LOSSLESS_SUFFIX = ".pt"
@@ -66,7 +67,8 @@ class BrodenRow:
 
 class BrodenSample(NamedTuple):
     """One probing image: ``image`` ``(3, ih, iw)`` in ``[0, 1]``, ``planes`` ``(Q, sh, sw)`` global label numbers
-    (int64), its ``index`` in the dataset and the class ``target`` (-1 when the set has no class labels)."""
+    (int64), its ``index`` in the dataset and the class ``target`` (-1 when the set has no class labels).
+    """
 
     image: Tensor
     planes: Tensor
@@ -76,7 +78,8 @@ class BrodenSample(NamedTuple):
 
 class BrodenBatch(NamedTuple):
     """A collated batch: ``images`` ``(B, 3, ih, iw)``, ``planes`` ``(B, Q, sh, sw)`` zero-padded to the largest
-    ``Q`` of the batch, ``indices`` ``(B,)`` and ``targets`` ``(B,)``."""
+    ``Q`` of the batch, ``indices`` ``(B,)`` and ``targets`` ``(B,)``.
+    """
 
     images: Tensor
     planes: Tensor
@@ -84,50 +87,118 @@ class BrodenBatch(NamedTuple):
     targets: Tensor
 
 
-def _read_csv(path: str, argument: str, root: str) -> list[dict[str, str]]:
+ROW_REMEDY = "repair or remove that row (a copy or download cut short, or an edit by hand, can leave such rows)"
+
+
+class _Row(dict):
+    """One parsed CSV row, remembering its file and line number for error messages."""
+
+    def __init__(self, fields: dict[str, str], path: str, line: int) -> None:
+        super().__init__(fields)
+        self.path = path
+        self.line = line
+
+    def number(self, column: str, kind: type = int, default: float | None = None, minimum: float | None = None):
+        """The value of ``column`` parsed as ``kind``; ``default`` for an empty cell (when given).
+
+        Raises:
+            CorruptFileError: naming the file, the line, the column and the value.
+        """
+        value = self.get(column)
+        if (value is None or value == "") and default is not None:
+            return default
+        what = "an integer" if kind is int else "a number"
+        bound = "" if minimum is None else f" >= {minimum}"
+        try:
+            parsed = kind(value)
+        except (TypeError, ValueError):
+            parsed = None
+        if parsed is None or (minimum is not None and parsed < minimum):
+            expected = f"a CSV file with {what}{bound} in column `{column}` of every row"
+            raise CorruptFileError(self.path, expected, f"line {self.line} has {value!r}", ROW_REMEDY)
+        return parsed
+
+
+def _read_csv(path: str, argument: str, root: str) -> list[_Row]:
+    """All rows of a CSV file with a header; a row with fewer or more fields than the header is an error."""
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"Expected `{argument}` to be a Broden directory containing {os.path.basename(path)}, but got {root!r}")
-    with open(path, newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
+        raise FileNotFoundError(
+            f"Expected `{argument}` to be a Broden directory containing {os.path.basename(path)}, but got {root!r}"
+        )
+    rows = []
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            header = reader.fieldnames or []
+            for fields in reader:
+                if None in fields or None in fields.values():  # short rows get None values, long rows a None key
+                    cells = [v for k, v in fields.items() if k is not None and v is not None] + fields.get(None, [])
+                    expected = f"a CSV file whose rows have the {len(header)} fields of its header"
+                    problem = f"line {reader.line_num} has {len(cells)} ({','.join(cells)!r})"
+                    raise CorruptFileError(path, expected, problem, ROW_REMEDY)
+                rows.append(_Row(fields, path, reader.line_num))
+    except (UnicodeDecodeError, csv.Error) as error:
+        problem = f"reading it failed ({describe(error)})"
+        raise CorruptFileError(path, "a UTF-8 CSV file", problem, IMAGE_REMEDY) from error
+    return rows
 
 
-def _require_columns(rows: list[dict[str, str]], columns: Sequence[str], path: str) -> None:
+def _require_columns(rows: list[_Row], columns: Sequence[str], path: str) -> None:
     present = set(rows[0]) if rows else set()
     missing = [c for c in columns if c not in present]
     if rows and missing:
-        raise ValueError(f"Expected {os.path.basename(path)} to have the columns {list(columns)}, but {missing} are missing in {path!r}")
+        name = os.path.basename(path)
+        raise ValueError(f"Expected {name} to have the columns {list(columns)}, but {missing} are missing in {path!r}")
 
 
-def _parse_label_categories(field: str) -> dict[str, int]:
-    """``"object(529);part(12)"`` -> ``{"object": 529, "part": 12}``."""
+def _parse_label_categories(row: _Row) -> dict[str, int]:
+    """The ``category`` cell of a ``label.csv`` row: ``"object(529);part(12)"`` -> ``{"object": 529, "part": 12}``."""
     out: dict[str, int] = {}
-    for item in filter(None, field.split(";")):
+    for item in filter(None, (row.get("category") or "").split(";")):
         name, _, count = item.partition("(")
-        out[name] = int(count.rstrip(")") or 0)
+        try:
+            out[name] = int(count.rstrip(")") or 0)
+        except ValueError:
+            expected = "a label.csv whose `category` cells read like 'object(529);part(12)'"
+            raise CorruptFileError(row.path, expected, f"line {row.line} has {row['category']!r}", ROW_REMEDY) from None
     return out
 
 
 def decode_label_png(path: str) -> Tensor:
     """Global label numbers ``R + 256 * G`` of a Broden mask PNG, as an int64 ``(H, W)`` tensor.
 
+    Raises:
+        FileNotFoundError: if the file does not exist.
+        CorruptFileError: (a ``ValueError``) if it is truncated or not an image, naming it.
+
     Example:
         >>> import tempfile, os
+        >>> from PIL import Image
         >>> rgb = np.zeros((1, 2, 3), dtype=np.uint8); rgb[0, 1] = (44, 1, 0)  # 44 + 256 = 300
         >>> path = os.path.join(tempfile.mkdtemp(), "m.png"); Image.fromarray(rgb).save(path)
         >>> decode_label_png(path)
         tensor([[  0, 300]])
     """
-    with Image.open(path) as img:
-        rgb = np.asarray(img.convert("RGB"), dtype=np.int64)
+    rgb = np.asarray(read_rgb(path), dtype=np.int64)
     return torch.from_numpy(rgb[..., 0] + 256 * rgb[..., 1])
 
 
 def load_image(path: str) -> Tensor:
-    """An RGB image as a float ``(3, H, W)`` tensor in ``[0, 1]``; a ``.pt`` file holds such a tensor (lossless)."""
+    """An RGB image as a float ``(3, H, W)`` tensor in ``[0, 1]``; a ``.pt`` file holds such a tensor (lossless).
+
+    Raises:
+        FileNotFoundError: if the file does not exist.
+        CorruptFileError: (a ``ValueError``) if it is truncated or corrupt, or a ``.pt`` file holds no float image
+            tensor; the message names the file and what to do.
+    """
     if path.endswith(LOSSLESS_SUFFIX):
-        return torch.load(path, map_location="cpu", weights_only=True).float()
-    with Image.open(path) as img:
-        arr = np.asarray(img.convert("RGB"), dtype=np.uint8)
+        remedy = "delete the corrupted set's directory and run the corruption again"
+        image = load_tensors(path, "a float image tensor saved by robattr", remedy)
+        if not isinstance(image, Tensor) or image.dim() != 3 or not image.is_floating_point():
+            found = tuple(image.shape) if isinstance(image, Tensor) else type(image).__name__
+            raise CorruptFileError(path, "a float image tensor (3, H, W) saved by robattr", f"it holds {found}", remedy)
+        return image.float()
+    arr = np.asarray(read_rgb(path), dtype=np.uint8)
     return torch.from_numpy(arr.copy()).permute(2, 0, 1).float().div_(255.0)
 
 
@@ -197,7 +268,9 @@ class BrodenDataset(Dataset):
     # ---------------------------------------------------------------- metadata
 
     def _read_categories(self, categories: list[str] | None) -> list[str]:
-        rows = _read_csv(os.path.join(self.root, "category.csv"), "root", self.root)
+        path = os.path.join(self.root, "category.csv")
+        rows = _read_csv(path, "root", self.root)
+        _require_columns(rows, ("name",), path)
         available = [r["name"] for r in rows]
         if categories is None:
             return available
@@ -212,15 +285,15 @@ class BrodenDataset(Dataset):
         _require_columns(rows, ("number", "name", "category"), path)
         labels = {}
         for r in rows:
-            number = int(r["number"])
+            number = r.number("number", minimum=0)
             if number == 0:  # "unlabelled" is never a concept
                 continue
             labels[number] = BrodenLabel(
                 number=number,
                 name=r["name"],
-                categories=_parse_label_categories(r.get("category") or ""),
-                frequency=int(r.get("frequency") or 0),
-                coverage=float(r.get("coverage") or 0.0),
+                categories=_parse_label_categories(r),
+                frequency=r.number("frequency", default=0),
+                coverage=r.number("coverage", float, default=0.0),
                 syns=tuple(filter(None, (r.get("syns") or "").split(";"))),
             )
         return labels
@@ -235,7 +308,9 @@ class BrodenDataset(Dataset):
         path = os.path.join(self.root, f"c_{category}.csv")
         rows = _read_csv(path, "root", self.root)
         _require_columns(rows, ("code", "number"), path)
-        return {int(r["number"]): (int(r["code"]), float(r.get("coverage") or 0.0)) for r in rows}
+        return {
+            r.number("number", minimum=0): (r.number("code"), r.number("coverage", float, default=0.0)) for r in rows
+        }
 
     def _primary_categories(self) -> Tensor:
         primary = torch.full((self.num_labels,), -1, dtype=torch.long)
@@ -262,14 +337,20 @@ class BrodenDataset(Dataset):
         if isinstance(name, int) or (isinstance(name, str) and name.isdigit()):
             number = int(name)
             if number not in self.labels:
-                raise ValueError(f"Expected the label number to be one of the labels of {self.root!r}, but got {number}")
+                raise ValueError(
+                    f"Expected the label number to be one of the labels of {self.root!r}, but got {number}"
+                )
             return number
         cats = self.categories if category is None else [category]
-        numbers = sorted({n for n, lab in self.labels.items() if lab.name == name and any(c in lab.categories for c in cats)})
+        numbers = sorted(
+            {n for n, lab in self.labels.items() if lab.name == name and any(c in lab.categories for c in cats)}
+        )
         if len(numbers) != 1:
             where = f"category {category!r}" if category else f"categories {self.categories}"
             found = "none" if not numbers else f"several ({numbers})"
-            raise ValueError(f"Expected the label name {name!r} to name exactly one label in {where}, but found {found}")
+            raise ValueError(
+                f"Expected the label name {name!r} to name exactly one label in {where}, but found {found}"
+            )
         return numbers[0]
 
     # ---------------------------------------------------------------- index
@@ -282,20 +363,17 @@ class BrodenDataset(Dataset):
         kept = []
         for r in rows:
             entries = {c: tuple(filter(None, (r[c] or "").split(";"))) for c in self.categories}
+            if not r["image"]:
+                expected = "a Broden index with an image path in column `image` of every row"
+                raise CorruptFileError(path, expected, f"line {r.line} has none", ROW_REMEDY)
+            sizes = {c: r.number(c, minimum=1) for c in ("ih", "iw", "sh", "sw")}  # checked on dropped rows too
+            target = r.number(self.class_column) if self.class_column else -1
             if not any(entries.values()):  # no data in any selected category
                 continue
-            kept.append(
-                BrodenRow(
-                    image=r["image"],
-                    split=r.get("split", ""),
-                    ih=int(r["ih"]),
-                    iw=int(r["iw"]),
-                    sh=int(r["sh"]),
-                    sw=int(r["sw"]),
-                    entries=entries,
-                    target=int(r[self.class_column]) if self.class_column else -1,
-                )
-            )
+            kept.append(BrodenRow(image=r["image"], split=r.get("split", ""), entries=entries, target=target, **sizes))
+        if not kept:
+            expected = f"a Broden index with at least one image labelled in the categories {self.categories}"
+            raise ValueError(f"Expected {path!r} to be {expected}, but it has none ({len(rows)} rows in all)")
         return kept
 
     @property
@@ -357,7 +435,8 @@ class BrodenDataset(Dataset):
         path = self.image_path(index)
         image = load_image(path)
         if tuple(image.shape) != (3, row.ih, row.iw):
-            raise ValueError(f"Expected the image {path!r} to have shape (3, {row.ih}, {row.iw}) as in index.csv, but got {tuple(image.shape)}")
+            expected = f"(3, {row.ih}, {row.iw}) as in index.csv"
+            raise ValueError(f"Expected the image {path!r} to have shape {expected}, but got {tuple(image.shape)}")
         return image
 
     def load_planes(self, index: int) -> Tensor:
@@ -372,13 +451,18 @@ class BrodenDataset(Dataset):
                 path = os.path.join(self.root, "images", entry)
                 plane = decode_label_png(path)
                 if tuple(plane.shape) != (row.sh, row.sw):
-                    raise ValueError(f"Expected the mask {path!r} to have shape ({row.sh}, {row.sw}) as in index.csv, but got {tuple(plane.shape)}")
+                    expected = f"({row.sh}, {row.sw}) as in index.csv"
+                    raise ValueError(
+                        f"Expected the mask {path!r} to have shape {expected}, but got {tuple(plane.shape)}"
+                    )
                 planes.append(plane)
         if not planes:
             return torch.zeros((0, row.sh, row.sw), dtype=torch.long)
         stacked = torch.stack(planes)
         if int(stacked.max()) >= self.num_labels:
-            raise ValueError(f"Expected the label numbers of image {row.image!r} to be in label.csv, but got {int(stacked.max())}")
+            raise ValueError(
+                f"Expected the label numbers of image {row.image!r} to be in label.csv, but got {int(stacked.max())}"
+            )
         return stacked
 
     def __getitem__(self, index: int) -> BrodenSample:
@@ -389,14 +473,17 @@ class BrodenDataset(Dataset):
     def loader(self, batch_size: int = 64, num_workers: int = 0, images_only: bool = False) -> DataLoader:
         """A sequential (never shuffled) :class:`~torch.utils.data.DataLoader` yielding :class:`BrodenBatch` es."""
         dataset = self.without_planes() if images_only else self
-        return DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers, collate_fn=collate_broden)
+        return DataLoader(
+            dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers, collate_fn=collate_broden
+        )
 
 
 def collate_broden(samples: Sequence[BrodenSample]) -> BrodenBatch:
     """Stack samples into a :class:`BrodenBatch`, zero-padding the label planes to the largest ``Q``.
 
     Example:
-        >>> s = [BrodenSample(torch.zeros(3, 4, 4), torch.ones(q, 2, 2, dtype=torch.long), i, -1) for i, q in enumerate((1, 2))]
+        >>> planes = [torch.ones(q, 2, 2, dtype=torch.long) for q in (1, 2)]
+        >>> s = [BrodenSample(torch.zeros(3, 4, 4), p, i, -1) for i, p in enumerate(planes)]
         >>> b = collate_broden(s)
         >>> tuple(b.planes.shape), b.planes[0, 1].sum().item()
         ((2, 2, 2, 2), 0)

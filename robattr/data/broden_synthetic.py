@@ -26,6 +26,7 @@ import numpy as np
 from PIL import Image
 
 from robattr.data.broden import BrodenDataset
+from robattr.data.files import CorruptFileError, describe
 
 COLORS: dict[str, tuple[int, tuple[float, float, float]]] = {
     "red": (1, (0.85, 0.12, 0.12)),
@@ -45,7 +46,21 @@ NAMES: dict[int, str] = {
     GREY: "grey",
     **{n: k for k, n in {**OBJECTS, **PARTS, **SCENES, **TEXTURES}.items()},
 }
-INDEX_HEADER = ("image", "split", "ih", "iw", "sh", "sw", "color", "object", "part", "material", "scene", "texture", "class")
+INDEX_HEADER = (
+    "image",
+    "split",
+    "ih",
+    "iw",
+    "sh",
+    "sw",
+    "color",
+    "object",
+    "part",
+    "material",
+    "scene",
+    "texture",
+    "class",
+)
 CATEGORIES = ("color", "object", "part", "scene", "texture")
 
 
@@ -64,7 +79,8 @@ def _check_spec(spec: SyntheticSpec) -> None:
     if spec.n_images < 1:
         raise ValueError(f"Expected `n_images` to be a positive integer, but got {spec.n_images}")
     if spec.mask_size < 16 or spec.image_size % spec.mask_size:
-        raise ValueError(f"Expected `image_size` to be a multiple of `mask_size` >= 16, but got {spec.image_size} and {spec.mask_size}")
+        sizes = f"{spec.image_size} and {spec.mask_size}"
+        raise ValueError(f"Expected `image_size` to be a multiple of `mask_size` >= 16, but got {sizes}")
     if not 0.0 <= spec.rare_probability <= 0.25:
         raise ValueError(f"Expected `rare_probability` to be in [0, 0.25], but got {spec.rare_probability}")
 
@@ -176,18 +192,28 @@ def _write_metadata(root: str, tally: _Tally) -> None:
         cov = sum(tally.coverage[c][n] for c in per_label[n])
         syns = {"red": "rose;scarlet", "grey": "gray;ash"}.get(NAMES[n], "")
         label_rows.append((n, NAMES[n], cats, freq, f"{cov:.6f}", syns))
-    _write_rows(os.path.join(root, "label.csv"), ("number", "name", "category", "frequency", "coverage", "syns"), label_rows)
+    _write_rows(
+        os.path.join(root, "label.csv"), ("number", "name", "category", "frequency", "coverage", "syns"), label_rows
+    )
     cat_rows = []
     for cat in CATEGORIES:
         numbers = sorted(tally.frequency[cat])
-        code_rows = [(code, n, NAMES[n], tally.frequency[cat][n], f"{tally.coverage[cat][n]:.6f}") for code, n in enumerate(numbers, 1)]
+        code_rows = [
+            (code, n, NAMES[n], tally.frequency[cat][n], f"{tally.coverage[cat][n]:.6f}")
+            for code, n in enumerate(numbers, 1)
+        ]
         _write_rows(os.path.join(root, f"c_{cat}.csv"), ("code", "number", "name", "frequency", "coverage"), code_rows)
         cat_rows.append((cat, numbers[0], numbers[-1], len(numbers), sum(tally.frequency[cat].values())))
     _write_rows(os.path.join(root, "category.csv"), ("name", "first", "last", "count", "frequency"), cat_rows)
 
 
 def write_synthetic_broden(
-    root: str, n_images: int = 400, seed: int = 0, image_size: int = 64, mask_size: int = 32, rare_probability: float = 0.025
+    root: str,
+    n_images: int = 400,
+    seed: int = 0,
+    image_size: int = 64,
+    mask_size: int = 32,
+    rare_probability: float = 0.025,
 ) -> str:
     """Write a generated probing set in Broden format under ``root`` and return ``root``.
 
@@ -223,7 +249,14 @@ def write_synthetic_broden(
         stem = f"synthetic/{i:05d}"
         Image.fromarray(canvas.pixels()).save(os.path.join(root, "images", stem + ".png"))
         cells = {c: "" for c in INDEX_HEADER}
-        cells.update(image=stem + ".png", split="train" if rng.random() < 0.7 else "val", ih=image_size, iw=image_size, sh=mask_size, sw=mask_size)
+        cells.update(
+            image=stem + ".png",
+            split="train" if rng.random() < 0.7 else "val",
+            ih=image_size,
+            iw=image_size,
+            sh=mask_size,
+            sw=mask_size,
+        )
         cells["class"] = 0 if canvas.indoor else 1
         if not empty:
             _save_mask(os.path.join(root, "images", stem + "_color.png"), canvas.color)
@@ -253,6 +286,22 @@ def write_synthetic_broden(
     with open(os.path.join(root, "synthetic.json"), "w", encoding="utf-8") as f:
         json.dump(asdict(spec), f, indent=1)
     return root
+
+
+def _read_spec(root: str, meta: str) -> dict:
+    """The parameters of the set under ``root`` (``synthetic.json``, written last by the generator)."""
+    remedy = f"delete {root!r} to have it generated again"
+    if not os.path.isfile(meta):
+        expected = "a complete generated set (synthetic.json is written last)"
+        raise ValueError(f"Expected `root` to hold {expected}, but got {root!r} without synthetic.json; {remedy}")
+    try:
+        with open(meta, encoding="utf-8") as f:
+            found = json.load(f)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise CorruptFileError(meta, "a JSON file", f"parsing it failed ({describe(error)})", remedy) from error
+    if not isinstance(found, dict):
+        raise CorruptFileError(meta, "a JSON object", f"it holds a {type(found).__name__}", remedy)
+    return found
 
 
 class SyntheticBrodenDataset(BrodenDataset):
@@ -291,10 +340,10 @@ class SyntheticBrodenDataset(BrodenDataset):
         meta = os.path.join(root, "synthetic.json")
         if not os.path.isfile(os.path.join(root, "index.csv")):
             write_synthetic_broden(root, **asdict(spec))
-        elif os.path.isfile(meta):
-            with open(meta, encoding="utf-8") as f:
-                found = json.load(f)
+        else:
+            found = _read_spec(root, meta)
             if found != asdict(spec):
-                raise ValueError(f"Expected `root` to hold a set generated with {asdict(spec)}, but got {root!r} generated with {found}")
+                expected = f"a set generated with {asdict(spec)}"
+                raise ValueError(f"Expected `root` to hold {expected}, but got {root!r} generated with {found}")
         self.spec = spec
         super().__init__(root, categories, index_file, class_column, image_overrides)

@@ -13,10 +13,12 @@ from torchvision.transforms import v2
 
 from robattr.data.base import ImageDataModule, check_fraction, missing_files_error
 from robattr.data.datasets import TensorImageDataset
+from robattr.data.files import CorruptFileError, describe
 from robattr.data.splits import stratified_split
 
 CIFAR10_FOLDER = "cifar-10-batches-py"
 CIFAR10_TRAIN_FILES: tuple[str, ...] = tuple(f"data_batch_{i}" for i in range(1, 6))
+CIFAR10_REMEDY = "delete cifar-10-batches-py and download it again (download=True) or copy an intact one into place"
 CIFAR10_FILES: tuple[str, ...] = (*CIFAR10_TRAIN_FILES, "test_batch", "batches.meta")
 
 
@@ -29,6 +31,10 @@ def read_cifar_batch(path: str | Path) -> tuple[Tensor, Tensor]:
     Returns:
         ``(images, labels)``: ``(N, 3, 32, 32)`` uint8 and ``(N,)`` int64.
 
+    Raises:
+        CorruptFileError: (a ``ValueError``) if the file is truncated, not a pickle, or lacks ``data`` / ``labels`` of
+            matching sizes; the message names the file and what to do.
+
     Example:
         >>> import pickle, tempfile, os, numpy as np
         >>> path = os.path.join(tempfile.mkdtemp(), "test_batch")
@@ -38,12 +44,25 @@ def read_cifar_batch(path: str | Path) -> tuple[Tensor, Tensor]:
         >>> images.shape, labels
         (torch.Size([2, 3, 32, 32]), tensor([3, 5]))
     """
-    with open(path, "rb") as f:
-        entry = pickle.load(f, encoding="latin1")
+    expected = "a CIFAR python batch (a pickled dict with `data` (N, 3072) and `labels` (N,))"
+    try:
+        with open(path, "rb") as f:
+            entry = pickle.load(f, encoding="latin1")
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as error:
+        raise CorruptFileError(path, expected, f"unpickling it failed ({describe(error)})", CIFAR10_REMEDY) from error
+    if not isinstance(entry, dict):
+        raise CorruptFileError(path, expected, f"it holds a {type(entry).__name__}", CIFAR10_REMEDY)
     entry = {k.decode() if isinstance(k, bytes) else k: v for k, v in entry.items()}
-    labels = entry["labels"] if "labels" in entry else entry["fine_labels"]
-    images = np.asarray(entry["data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
-    return torch.from_numpy(images.copy()), torch.as_tensor(np.asarray(labels), dtype=torch.int64)
+    label_key = "labels" if "labels" in entry else "fine_labels"
+    if "data" not in entry or label_key not in entry:
+        raise CorruptFileError(path, expected, f"it holds the keys {sorted(map(str, entry))}", CIFAR10_REMEDY)
+    data = np.asarray(entry["data"])
+    labels = np.asarray(entry[label_key])
+    if data.ndim != 2 or data.shape[1] != 3072 or labels.shape != (data.shape[0],):
+        problem = f"`data` has shape {data.shape} and `labels` {labels.shape}"
+        raise CorruptFileError(path, expected, problem, CIFAR10_REMEDY)
+    images = data.astype(np.uint8).reshape(-1, 3, 32, 32)
+    return torch.from_numpy(images.copy()), torch.as_tensor(labels, dtype=torch.int64)
 
 
 class CIFAR10(ImageDataModule):

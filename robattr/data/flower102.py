@@ -9,6 +9,7 @@ from torchvision.datasets import Flowers102 as TorchvisionFlowers102
 
 from robattr.data.base import ImageDataModule, check_int, missing_files_error
 from robattr.data.datasets import int64_label
+from robattr.data.files import IMAGE_REMEDY, CorruptFileError, describe, read_rgb
 from robattr.data.transforms import resize_crop_transform
 
 FLOWERS102_FOLDER = "flowers-102"
@@ -48,6 +49,8 @@ class Flower102(ImageDataModule):
     Raises:
         ValueError: if ``crop_size`` or ``resize_size`` < 1, or ``crop_size > resize_size`` without ``resize_only``.
         FileNotFoundError: from :meth:`prepare_data` / :meth:`setup` when the files are absent.
+        CorruptFileError: (a ``ValueError``) from :meth:`setup` when a ``.mat`` file is corrupt, and when an image is
+            read that is truncated or corrupt; the message names the file and what to do.
 
     Example:
         >>> dm = Flower102(data_dir="/nonexistent", crop_size=128, resize_size=146)
@@ -99,10 +102,31 @@ class Flower102(ImageDataModule):
         if self._missing_files(None) is not None:
             TorchvisionFlowers102(str(self.data_dir), split="train", download=True)
 
+    def _check_mat_files(self) -> None:
+        """Read ``imagelabels.mat`` and ``setid.mat`` once, so a corrupt one is named (torchvision's error is not)."""
+        from scipy.io import loadmat
+
+        base = self.data_dir / FLOWERS102_FOLDER
+        for name, keys in (("imagelabels.mat", ("labels",)), ("setid.mat", ("trnid", "valid", "tstid"))):
+            path = base / name
+            expected = f"a MATLAB file holding {', '.join(keys)}"
+            try:
+                content = loadmat(path, squeeze_me=True)
+            except Exception as error:  # scipy raises ValueError, TypeError, OSError ... on a corrupt file
+                raise CorruptFileError(
+                    path, expected, f"reading it failed ({describe(error)})", IMAGE_REMEDY
+                ) from error
+            missing = [key for key in keys if key not in content]
+            if missing:
+                raise CorruptFileError(path, expected, f"{missing} are missing", IMAGE_REMEDY)
+
     def _build(self, stage: str | None) -> tuple[Dataset, Dataset, Dataset]:
+        self._check_mat_files()
         transform = resize_crop_transform(self.resize_size, self.crop_size, self.resize_only)
         splits = [
-            _Flowers102Files(str(self.data_dir), split=split, transform=transform, target_transform=int64_label)
+            _Flowers102Files(
+                str(self.data_dir), split=split, transform=transform, target_transform=int64_label, loader=read_rgb
+            )
             for split in ("train", "val", "test")
         ]
         return splits[0], splits[1], splits[2]

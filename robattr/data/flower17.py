@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -17,9 +16,11 @@ from torch.utils.data import Dataset
 from robattr.data.augment import rar_augment
 from robattr.data.base import ImageDataModule, check_int, missing_files_error
 from robattr.data.datasets import TensorImageDataset
+from robattr.data.files import IMAGE_REMEDY, CorruptFileError, atomic_torch_save, load_tensors, read_rgb
 from robattr.data.splits import per_class_split
 
 FLOWER17_URL = "https://www.robots.ox.ac.uk/~vgg/data/flowers/17/17flowers.tgz"
+FLOWER17_REMEDY = IMAGE_REMEDY + " (17flowers.tgz)"
 FLOWER17_CLASSES: tuple[str, ...] = (
     "Daffodil", "Snowdrop", "Lily Valley", "Bluebell", "Crocus", "Iris", "Tigerlily", "Tulip", "Fritillary",
     "Sunflower", "Daisy", "Colts Foot", "Dandelion", "Cowslip", "Buttercup", "Windflower", "Pansy",
@@ -68,7 +69,10 @@ class Flower17(ImageDataModule):
     (:func:`~robattr.data.augment.rar_augment`, numpy seed ``augment_seed`` = 12312).
 
     With ``cache=True`` the resized set and the augmented training set are saved as ``.pt`` files under
-    ``<data_dir>/flowers17/cache`` (by :meth:`prepare_data`, so once per node) and reused when all settings match.
+    ``<data_dir>/flowers17/cache`` (by :meth:`prepare_data`, so once per node, each file written to a temporary name
+    and moved into place) and reused when all settings **and the JPEGs** match: the cache key includes every image's
+    name, size and modification time, so a cache is never reused after the images changed. A cache file that cannot
+    be read (a torn write, a copy cut short) is an error naming it and saying to delete it.
 
     Differences from RAR's code: RAR listed the files in file-system order inside class folders sorted as strings
     ("0", "1", "10", ...), so neither its pre-shuffle order nor its label numbering can be reproduced; here files
@@ -97,6 +101,8 @@ class Flower17(ImageDataModule):
         ValueError: for inconsistent counts (``1 <= train_per_class < images_per_class``,
             ``0 <= val_per_class < train_per_class``, ``augment_per_class >= train_per_class - val_per_class``).
         FileNotFoundError: from :meth:`prepare_data` / :meth:`setup` when images are absent.
+        CorruptFileError: (a ``ValueError``) from :meth:`prepare_data` / :meth:`setup` when a JPEG or a cache file is
+            truncated or corrupt; the message names the file and what to do.
 
     Example:
         >>> dm = Flower17(data_dir="/nonexistent", augment_per_class=1000)
@@ -190,25 +196,55 @@ class Flower17(ImageDataModule):
         key = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
         return self.root / "cache" / f"{kind}_{self.image_size}px_{key}.pt"
 
-    def _cached(self, kind: str, settings: dict, compute: Callable[[], dict[str, Tensor]]) -> dict[str, Tensor]:
+    def _load_cache(self, path: Path, count: int) -> dict[str, Tensor]:
+        """Read a cache file, checking that it holds what :meth:`_cached` wrote (``count`` images and labels)."""
+        remedy = f"delete it ({str(path)!r}); it is rebuilt from the JPEGs on the next run"
+        expected = f"a Flower-17 cache holding {count} images of {self.image_size}x{self.image_size} and their labels"
+        tensors = load_tensors(path, expected, remedy)
+        shape = (count, 3, self.image_size, self.image_size)
+        ok = isinstance(tensors, dict) and isinstance(tensors.get("images"), Tensor)
+        ok = ok and isinstance(tensors.get("labels"), Tensor) and tuple(tensors["images"].shape) == shape
+        ok = ok and tuple(tensors["labels"].shape) == (count,)
+        if not ok:
+            found = (
+                {k: tuple(v.shape) for k, v in tensors.items() if isinstance(v, Tensor)}
+                if isinstance(tensors, dict)
+                else type(tensors).__name__
+            )
+            raise CorruptFileError(path, expected, f"it holds {found}", remedy)
+        return tensors
+
+    def _cached(
+        self, kind: str, settings: dict, count: int, compute: Callable[[], dict[str, Tensor]]
+    ) -> dict[str, Tensor]:
         path = self._cache_path(kind, settings)
         if self.cache and path.is_file():
-            return torch.load(path, weights_only=True)
+            return self._load_cache(path, count)
         tensors = compute()
         if self.cache:
             path.parent.mkdir(parents=True, exist_ok=True)
-            partial = path.with_suffix(f".{os.getpid()}.tmp")
-            torch.save(tensors, partial)
-            os.replace(partial, path)
+            atomic_torch_save(tensors, path)
         return tensors
 
     def _resize_all(self) -> dict[str, Tensor]:
         images = np.empty((self.num_images, self.image_size, self.image_size, 3), dtype=np.uint8)
+        size = (self.image_size, self.image_size)
         for i in range(self.num_images):
-            with Image.open(self.image_path(i + 1)) as image:
-                images[i] = np.asarray(image.convert("RGB").resize((self.image_size, self.image_size), Image.LANCZOS))
+            images[i] = np.asarray(read_rgb(self.image_path(i + 1), FLOWER17_REMEDY).resize(size, Image.LANCZOS))
         labels = torch.arange(self.num_images) // self.images_per_class
         return {"images": torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(), "labels": labels}
+
+    def _source_files(self) -> str:
+        """A digest of the JPEGs' names, sizes and modification times: a cache is never reused after they changed."""
+        digest = hashlib.sha1()
+        for i in range(1, self.num_images + 1):
+            path = self.image_path(i)
+            try:
+                stat = path.stat()
+                digest.update(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns};".encode())
+            except FileNotFoundError:  # reported by check_files with every other missing image
+                digest.update(f"{path.name}:missing;".encode())
+        return digest.hexdigest()
 
     def _augment(self, images: Tensor, labels: Tensor) -> dict[str, Tensor]:
         rng = np.random.RandomState(self.augment_seed)
@@ -223,7 +259,10 @@ class Flower17(ImageDataModule):
 
     def _settings(self) -> tuple[dict, dict | None]:
         """What the resized set and the augmented training set depend on (their cache keys)."""
-        resized = {"n": self.num_images, "per_class": self.images_per_class, "size": self.image_size}
+        resized = {
+            "n": self.num_images, "per_class": self.images_per_class, "size": self.image_size,
+            "files": self._source_files(),
+        }  # fmt: skip
         if self.augment_per_class is None:
             return resized, None
         augmented = resized | {
@@ -234,12 +273,13 @@ class Flower17(ImageDataModule):
 
     def _prepare(self) -> tuple[TensorImageDataset, TensorImageDataset, TensorImageDataset]:
         resized, augmented = self._settings()
-        full = TensorImageDataset(**self._cached("resized", resized, self._resize_all))
+        full = TensorImageDataset(**self._cached("resized", resized, self.num_images, self._resize_all))
         train_idx, test_idx = rar_train_test_indices(full.labels, self.train_per_class, self.shuffle_seed)
         val_pos, train_pos = per_class_split(full.labels[train_idx], self.val_per_class, self.seed)
         train, val, test = full.subset(train_idx[train_pos]), full.subset(train_idx[val_pos]), full.subset(test_idx)
         if augmented is not None:
-            tensors = self._cached("train_aug", augmented, lambda: self._augment(train.images, train.labels))
+            count = self.num_classes * self.augment_per_class
+            tensors = self._cached("train_aug", augmented, count, lambda: self._augment(train.images, train.labels))
             train = TensorImageDataset(**tensors)
         return train, (val if len(val) else test), test
 

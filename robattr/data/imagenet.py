@@ -10,7 +10,13 @@ from torchvision.datasets import ImageFolder
 
 from robattr.data.base import ImageDataModule, check_int, missing_files_error
 from robattr.data.datasets import int64_label
+from robattr.data.files import read_rgb
 from robattr.data.transforms import random_resized_crop_transform, resize_crop_transform
+
+
+def _read_image(path: str) -> object:
+    """ImageFolder's loader: a truncated or corrupt JPEG is named in the error, with what to do."""
+    return read_rgb(path, "replace it with an intact copy, or delete it to leave it out of the split")
 
 
 class ImageNet(ImageDataModule):
@@ -43,6 +49,7 @@ class ImageNet(ImageDataModule):
             :meth:`setup`) a number of class folders other than ``num_classes``.
         FileNotFoundError: from :meth:`prepare_data` / :meth:`setup` when ``val/`` (or, for fitting, ``train/``) is
             absent.
+        CorruptFileError: (a ``ValueError``) when an image that is read is truncated or corrupt, naming it.
 
     Example:
         >>> dm = ImageNet(data_dir="/nonexistent", resize_only=True)
@@ -99,7 +106,9 @@ class ImageNet(ImageDataModule):
             transform = random_resized_crop_transform(self.crop_size)
         else:
             transform = resize_crop_transform(self.resize_size, self.crop_size, self.resize_only)
-        folder = ImageFolder(str(self.data_dir / split), transform=transform, target_transform=int64_label)
+        folder = ImageFolder(
+            str(self.data_dir / split), transform=transform, target_transform=int64_label, loader=_read_image
+        )
         if len(folder.classes) != self.num_classes:
             raise ValueError(
                 f"Expected `num_classes` to equal the number of class folders in '{self.data_dir / split}' "

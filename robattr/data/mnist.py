@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import struct
+import zlib
 from pathlib import Path
 from typing import Literal
 
@@ -14,8 +15,10 @@ from torch.utils.data import Dataset
 
 from robattr.data.base import ImageDataModule, check_fraction, missing_files_error
 from robattr.data.datasets import TensorImageDataset
+from robattr.data.files import CorruptFileError, describe
 from robattr.data.splits import stratified_split
 
+MNIST_REMEDY = "delete it and download it again (download=True) or copy an intact one into place"
 MNIST_FILES: tuple[str, ...] = (
     "train-images-idx3-ubyte",
     "train-labels-idx1-ubyte",
@@ -36,8 +39,9 @@ def read_idx_ubyte(path: str | Path, ndim: int) -> Tensor:
         ndim: the expected number of dimensions (3 for images, 1 for labels).
 
     Raises:
-        ValueError: if the header is not that of an unsigned-byte IDX file with ``ndim`` dimensions, or the data
-            are truncated.
+        ValueError: if the header is not that of an unsigned-byte IDX file with ``ndim`` dimensions.
+        CorruptFileError: (a ``ValueError``) if the file or its gzip stream is truncated or corrupt, naming the file
+            and what to do.
 
     Example:
         >>> import struct, tempfile, os
@@ -49,19 +53,28 @@ def read_idx_ubyte(path: str | Path, ndim: int) -> Tensor:
     """
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        data = f.read()
+    try:
+        with opener(path, "rb") as f:
+            data = f.read()
+    except (EOFError, gzip.BadGzipFile, zlib.error) as error:  # truncated or corrupt gzip stream
+        raise CorruptFileError(
+            path, "a complete gzip-compressed IDX file", f"decompressing it failed ({describe(error)})", MNIST_REMEDY
+        ) from error
     zero, dtype_code, dims = struct.unpack(">HBB", data[:4]) if len(data) >= 4 else (-1, -1, -1)
     if zero != 0 or dtype_code != 0x08 or dims != ndim:
         raise ValueError(
             f"Expected `path` to be an unsigned-byte IDX file with {ndim} dimension(s), but got {str(path)!r} "
             f"with header {data[:4].hex()}"
         )
+    if len(data) < 4 + 4 * ndim:
+        problem = f"its header ends after {len(data)} bytes"
+        raise CorruptFileError(path, f"an IDX file with a {4 + 4 * ndim}-byte header", problem, MNIST_REMEDY)
     shape = struct.unpack(f">{ndim}I", data[4 : 4 + 4 * ndim])
     body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
-    if body.size != int(np.prod(shape)):
-        size = int(np.prod(shape))
-        raise ValueError(f"Expected `path` to hold {size} bytes of data, but got {body.size} in {str(path)!r}")
+    size = int(np.prod(shape))
+    if body.size != size:
+        problem = f"it holds {body.size} (shape {tuple(shape)} in its header)"
+        raise CorruptFileError(path, f"an IDX file with {size} bytes of data", problem, MNIST_REMEDY)
     return torch.from_numpy(body.reshape(shape).copy())
 
 
@@ -149,8 +162,16 @@ class MNIST(ImageDataModule):
             TorchvisionMNIST(str(self.data_dir), train=True, download=True)
 
     def _read(self, prefix: str) -> TensorImageDataset:
-        images = read_idx_ubyte(self._find(f"{prefix}-images-idx3-ubyte"), ndim=3)
-        labels = read_idx_ubyte(self._find(f"{prefix}-labels-idx1-ubyte"), ndim=1)
+        images_path, labels_path = self._find(f"{prefix}-images-idx3-ubyte"), self._find(f"{prefix}-labels-idx1-ubyte")
+        images = read_idx_ubyte(images_path, ndim=3)
+        labels = read_idx_ubyte(labels_path, ndim=1)
+        if images.shape[0] != labels.shape[0]:
+            raise CorruptFileError(
+                labels_path,
+                f"a label file with one label per image of {str(images_path)!r} ({images.shape[0]})",
+                f"it holds {labels.shape[0]} labels",
+                "the two files come from different copies: delete both and download them again (download=True)",
+            )
         return TensorImageDataset(images.unsqueeze(1), labels.to(torch.int64))
 
     def _build(self, stage: str | None) -> tuple[Dataset, Dataset, Dataset]:

