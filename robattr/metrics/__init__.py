@@ -1,11 +1,13 @@
 """Attribution-robustness metrics as :class:`torchmetrics.Metric` classes; functional forms in
 :mod:`robattr.metrics.functional`.
 
-Every class averages a per-sample score in ``score_sum`` / ``total`` states summed across processes, and its
-``update`` takes an optional bool ``valid`` mask ``(N,)`` to leave out samples (padded DDP duplicates, failed
-attacks). Metrics receive tensors (maps ``(N, H, W)``), never models.
+Every class averages a per-sample score in ``score_sum`` / ``score_sq_sum`` / ``total`` states summed across
+processes, so ``compute_stats()`` gives the mean, its standard error and the count (:func:`metric_stats` for a whole
+collection); its ``update`` takes an optional bool ``valid`` mask ``(N,)`` to leave out samples (padded DDP
+duplicates, failed attacks). Metrics receive tensors (maps ``(N, H, W)``), never models.
 """
 
+from robattr.metrics._base import metric_stats
 from robattr.metrics.center_of_mass import CenterOfMassShift
 from robattr.metrics.diffid import DiffID
 from robattr.metrics.lens_rank_correlation import LENSKendallTau, LENSSpearmanRho
@@ -36,4 +38,6 @@ __all__ = [
     "DiffID",
     "SensitivityN",
     "SanityCheck",
+    # mean, standard error and n of every score
+    "metric_stats",
 ]

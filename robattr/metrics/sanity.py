@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 from torchmetrics import Metric
 
+from robattr.metrics.functional._utils import _mean_stats
 from robattr.metrics.functional.sanity import _sanity_update
 
 
@@ -18,7 +19,8 @@ class SanityCheck(Metric):
 
     Stage ``s`` is the model with the top ``s + 1`` layers randomised
     (:func:`~robattr.metrics.functional.cascading_randomization`); a method passes the check when ``rho`` falls as
-    stages go deeper (Adebayo et al. 2018). States: per-stage sums of rho and image counts, summed across processes.
+    stages go deeper (Adebayo et al. 2018). States: per-stage sums of rho, of its squares and image counts, summed
+    across processes (``compute_stats`` gives the standard errors).
 
     As input to ``forward`` and ``update`` the metric accepts ``original`` ``(N, H, W)``, ``randomized``
     ``(N, H, W)``, the ``stage`` index and an optional bool ``valid`` ``(N,)``.
@@ -43,6 +45,7 @@ class SanityCheck(Metric):
     higher_is_better = False
     full_state_update = False
     rho_sum: Tensor
+    rho_sq_sum: Tensor
     total: Tensor
 
     def __init__(self, num_stages: int, **kwargs: Any) -> None:
@@ -51,16 +54,25 @@ class SanityCheck(Metric):
             raise ValueError(f"Expected `num_stages` to be a positive integer, but got {num_stages!r}")
         self.num_stages = num_stages
         self.add_state("rho_sum", default=torch.zeros(num_stages, dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("rho_sq_sum", default=torch.zeros(num_stages, dtype=torch.float64), dist_reduce_fx="sum")
         self.add_state("total", default=torch.zeros(num_stages, dtype=torch.long), dist_reduce_fx="sum")
 
     def update(self, original: Tensor, randomized: Tensor, stage: int, valid: Tensor | None = None) -> None:
         """Add a batch of map pairs of one stage."""
         if isinstance(stage, bool) or not isinstance(stage, int) or not 0 <= stage < self.num_stages:
             raise ValueError(f"Expected `stage` to be an integer in [0, {self.num_stages - 1}], but got {stage!r}")
-        rho_sum, total = _sanity_update(original, randomized, valid)
+        rho_sum, rho_sq_sum, total = _sanity_update(original, randomized, valid)
         self.rho_sum[stage] += rho_sum.double()
+        self.rho_sq_sum[stage] += rho_sq_sum
         self.total[stage] += total
 
     def compute(self) -> Tensor:
         """Mean rho per stage ``(num_stages,)`` (NaN for a stage without images)."""
         return (self.rho_sum / self.total).to(torch.get_default_dtype())
+
+    def compute_stats(self) -> dict[str, Tensor]:
+        """``{"mean", "se", "n"}``, each ``(num_stages,)``: mean rho, its standard error (``ddof=1``; NaN below two
+        images) and the number of images per stage, synced across processes.
+        """
+        with self.sync_context(dist_sync_fn=self.dist_sync_fn, should_sync=self.sync_on_compute):
+            return _mean_stats(self.rho_sum, self.rho_sq_sum, self.total)

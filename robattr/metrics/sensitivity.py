@@ -9,6 +9,7 @@ import torch
 from torch import Tensor
 from torchmetrics import Metric
 
+from robattr.metrics.functional._utils import _mean_stats
 from robattr.metrics.functional.diffid import DEFAULT_RATIOS, _check_ratios
 from robattr.metrics.functional.sensitivity import _sensitivity_n_compute, _sensitivity_n_update
 
@@ -80,3 +81,10 @@ class SensitivityN(Metric):
     def compute(self) -> dict[str, Tensor]:
         """``{"mean": (R,), "std": (R,)}`` over the images seen (NaN for a ratio without any)."""
         return _sensitivity_n_compute(self.corr_sum, self.corr_sq_sum, self.count)
+
+    def compute_stats(self) -> dict[str, Tensor]:
+        """``{"mean", "se", "n"}``, each ``(R,)``: the mean correlation per ratio, its standard error (``ddof=1``;
+        NaN below two images) and the number of images with a defined correlation, synced across processes.
+        """
+        with self.sync_context(dist_sync_fn=self.dist_sync_fn, should_sync=self.sync_on_compute):
+            return _mean_stats(self.corr_sum, self.corr_sq_sum, self.count)

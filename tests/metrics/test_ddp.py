@@ -34,6 +34,7 @@ MAP_METRICS = [
     (LENSSpearmanRho, {"radius": 1}),
     (CenterOfMassShift, {}),
 ]
+STATS_ONLY_METRICS: list = []  # multi-output metrics, checked through compute_stats only
 
 
 @pytest.mark.ddp
@@ -63,3 +64,64 @@ def test_two_gloo_processes_match_one_process() -> None:
         assert len(results) == len(expected)
         for got, want in zip(results, expected):
             torch.testing.assert_close(got, want, rtol=0, atol=1e-6)
+
+
+def stats_compute(
+    rank: int, world_size: int, specs: list, inputs: tuple, valid: torch.Tensor, sizes: list[int]
+) -> list[dict]:
+    """DDP worker: each metric updated on this rank's shard (two batches), then its synced ``compute_stats()``."""
+    start = sum(sizes[:rank])
+    stop = start + sizes[rank]
+    middle = (start + stop) // 2
+    results = []
+    for cls, kwargs in specs:
+        metric = cls(**kwargs)
+        for lo, hi in ((start, middle), (middle, stop)):
+            metric.update(*(x[lo:hi] for x in inputs), valid=valid[lo:hi])
+        results.append(metric.compute_stats())
+    return results
+
+
+def _flat_stats(stats: dict) -> dict[str, torch.Tensor]:
+    """``{"mean": ..}`` or ``{name: {"mean": ..}}`` flattened to ``{"[name/]mean": tensor}``."""
+    out = {}
+    for key, value in stats.items():
+        if isinstance(value, dict):
+            out.update({f"{key}/{k}": v for k, v in value.items()})
+        else:
+            out[key] = value
+    return out
+
+
+@pytest.mark.ddp
+def test_two_gloo_processes_match_one_process_for_mean_se_and_n() -> None:
+    g = torch.Generator().manual_seed(1)
+    clean = torch.rand(9, 10, 11, generator=g) * (torch.rand(9, 10, 11, generator=g) > 0.4)
+    perturbed = clean.roll(1, 2) + 0.2 * torch.rand(9, 10, 11, generator=g)
+    valid = torch.tensor([True, True, False, True, True, True, False, True, True])
+    sizes = [5, 4]
+    specs = [*MAP_METRICS, *STATS_ONLY_METRICS]
+    expected = []
+    for cls, kwargs in specs:
+        metric = cls(**kwargs)
+        metric.update(clean, perturbed, valid=valid)
+        expected.append(_flat_stats(metric.compute_stats()))
+        for name, value in expected[-1].items():  # se and n are real numbers here, not NaN
+            if name.split("/")[-1] == "n":
+                assert int(value) == int(valid.sum()), (cls.__name__, name)
+            else:
+                assert torch.isfinite(value).all(), (cls.__name__, name)
+    scores = (torch.rand(9, generator=g) > 0.5).float()
+    one = MeanScore()
+    one.update(scores, valid=valid)
+    expected.append(_flat_stats(one.compute_stats()))
+
+    map_ranks = run_in_processes(stats_compute, specs, (clean, perturbed), valid, sizes, world_size=2)
+    mean_ranks = run_in_processes(stats_compute, [(MeanScore, {})], (scores,), valid, sizes, world_size=2)
+    for maps_result, mean_result in zip(map_ranks, mean_ranks):
+        results = [_flat_stats(s) for s in maps_result + mean_result]
+        assert len(results) == len(expected)
+        for got, want in zip(results, expected):
+            assert got.keys() == want.keys()
+            for name in want:
+                torch.testing.assert_close(got[name], want[name], rtol=0, atol=1e-6, equal_nan=True)

@@ -18,17 +18,31 @@ def _score_dtype(maps: Tensor) -> torch.dtype:
     return maps.dtype if maps.is_floating_point() else torch.get_default_dtype()
 
 
-def _sum_valid(scores: Tensor, valid: Tensor | None = None) -> tuple[Tensor, Tensor]:
-    """Sum the per-sample ``scores`` ``(N,)`` over the samples kept by ``valid`` ``(N,)``; return ``(sum, count)``."""
-    if valid is None:
-        return scores.sum(), torch.tensor(scores.numel(), device=scores.device)
-    valid = valid.to(scores.device)
-    return scores[valid].sum(), valid.sum()
+def _sum_valid(scores: Tensor, valid: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+    """Sufficient statistics of the per-sample ``scores`` ``(N,)`` kept by ``valid`` ``(N,)``.
+
+    Returns ``(sum, sum of squares, count)``: the sum in the scores' dtype, the sum of squares in float64 (for the
+    standard error), the count as an integer tensor.
+    """
+    if valid is not None:
+        scores = scores[valid.to(scores.device)]
+    count = torch.tensor(scores.numel(), device=scores.device)
+    return scores.sum(), scores.double().square().sum(), count
 
 
-def _mean_compute(score_sum: Tensor, total: Tensor) -> Tensor:
-    """Average of the accumulated scores; NaN when nothing was accumulated (``0 / 0``)."""
-    return score_sum / total
+def _mean_stats(score_sum: Tensor, score_sq_sum: Tensor, total: Tensor) -> dict[str, Tensor]:
+    """Mean, standard error of the mean and count of accumulated per-sample scores.
+
+    ``se = s / sqrt(n)`` with ``s`` the sample standard deviation (``ddof = 1``), from the float64 sum and sum of
+    squares; NaN when ``n < 2`` (and the mean NaN when ``n = 0``). Works elementwise on stacked states.
+    """
+    n = total.to(torch.float64)
+    total_sum = score_sum.to(torch.float64)
+    mean = total_sum / n
+    variance = ((score_sq_sum - total_sum * mean) / (n - 1)).clamp(min=0)
+    se = torch.where(total >= 2, (variance / n).sqrt(), torch.full_like(variance, float("nan")))
+    dtype = torch.get_default_dtype()
+    return {"mean": (score_sum / total).to(dtype), "se": se.to(dtype), "n": total.clone()}
 
 
 def _reduce(scores: Tensor, reduction: Reduction) -> Tensor:

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from robattr.metrics.functional._checks import _check_map_batch, _check_maps, _check_reduction, _check_valid
-from robattr.metrics.functional._utils import Reduction, _mean_compute, _reduce, _score_dtype, _sum_valid
+from robattr.metrics.functional._utils import Reduction, _reduce, _score_dtype, _sum_valid
 
 
 def center_of_mass(maps: Tensor, validate_args: bool = True) -> Tensor:
@@ -54,15 +54,12 @@ def _center_of_mass_shift_per_sample(clean: Tensor, perturbed: Tensor) -> Tensor
 
 def _center_of_mass_shift_update(
     clean: Tensor, perturbed: Tensor, valid: Tensor | None = None, validate_args: bool = True
-) -> tuple[Tensor, Tensor]:
-    """Check the inputs and return ``(sum of the shifts over valid samples, number of valid samples)``."""
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Check the inputs and return ``(sum, sum of squares, count)`` of the shifts over the valid samples."""
     if validate_args:
         _check_maps(clean, perturbed)
         _check_valid(valid, clean.shape[0])
     return _sum_valid(_center_of_mass_shift_per_sample(clean, perturbed), valid)
-
-
-_center_of_mass_shift_compute = _mean_compute
 
 
 def center_of_mass_shift(

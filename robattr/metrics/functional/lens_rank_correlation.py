@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from robattr.metrics.functional._checks import _check_maps, _check_radius, _check_reduction, _check_valid
-from robattr.metrics.functional._utils import Reduction, _mean_compute, _reduce, _sum_valid
+from robattr.metrics.functional._utils import Reduction, _reduce, _sum_valid
 from robattr.metrics.functional.masks import _window_max
 from robattr.metrics.functional.rank_correlation import _kendall_tau_per_sample, _spearman_per_sample
 
@@ -43,8 +43,8 @@ def _check_lens_rank_args(clean: Tensor, perturbed: Tensor, radius: int) -> None
 
 def _lens_kendall_tau_update(
     clean: Tensor, perturbed: Tensor, radius: int = 1, valid: Tensor | None = None, validate_args: bool = True
-) -> tuple[Tensor, Tensor]:
-    """Check the inputs and return ``(sum of LENS-Kendall over valid samples, number of valid samples)``."""
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Check the inputs and return ``(sum, sum of squares, count)`` of LENS-Kendall over the valid samples."""
     if validate_args:
         _check_lens_rank_args(clean, perturbed, radius)
         _check_valid(valid, clean.shape[0])
@@ -53,16 +53,12 @@ def _lens_kendall_tau_update(
 
 def _lens_spearman_update(
     clean: Tensor, perturbed: Tensor, radius: int = 1, valid: Tensor | None = None, validate_args: bool = True
-) -> tuple[Tensor, Tensor]:
-    """Check the inputs and return ``(sum of LENS-Spearman over valid samples, number of valid samples)``."""
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Check the inputs and return ``(sum, sum of squares, count)`` of LENS-Spearman over the valid samples."""
     if validate_args:
         _check_lens_rank_args(clean, perturbed, radius)
         _check_valid(valid, clean.shape[0])
     return _sum_valid(_lens_spearman_per_sample(clean, perturbed, radius), valid)
-
-
-_lens_kendall_tau_compute = _mean_compute
-_lens_spearman_compute = _mean_compute
 
 
 def lens_kendall_tau(

@@ -5,13 +5,13 @@ from __future__ import annotations
 from torch import Tensor
 
 from robattr.metrics.functional._checks import _check_valid
-from robattr.metrics.functional._utils import _mean_compute, _score_dtype, _sum_valid
+from robattr.metrics.functional._utils import _score_dtype, _sum_valid
 
 
 def _mean_score_update(
     values: Tensor, valid: Tensor | None = None, validate_args: bool = True
-) -> tuple[Tensor, Tensor]:
-    """Return ``(sum of the valid values, number of valid values)`` of per-sample ``values`` ``(N,)``.
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Return ``(sum, sum of squares, count)`` of the valid entries of per-sample ``values`` ``(N,)``.
 
     Bool values (correct / attack succeeded) count as 0 and 1.
     """
@@ -21,6 +21,3 @@ def _mean_score_update(
             raise ValueError(f"Expected `values` to be a 1-D tensor of shape (N,), but got {got}")
         _check_valid(valid, values.shape[0])
     return _sum_valid(values.to(_score_dtype(values)), valid)
-
-
-_mean_score_compute = _mean_compute

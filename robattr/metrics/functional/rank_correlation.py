@@ -26,7 +26,6 @@ from robattr.metrics.functional._checks import _check_maps, _check_reduction, _c
 from robattr.metrics.functional._utils import (
     Reduction,
     _in_chunks,
-    _mean_compute,
     _reduce,
     _score_dtype,
     _sort_rows,
@@ -130,8 +129,8 @@ def _spearman_per_sample(clean: Tensor, perturbed: Tensor) -> Tensor:
 
 def _kendall_tau_update(
     clean: Tensor, perturbed: Tensor, valid: Tensor | None = None, validate_args: bool = True
-) -> tuple[Tensor, Tensor]:
-    """Check the inputs and return ``(sum of tau-b over valid samples, number of valid samples)``."""
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Check the inputs and return ``(sum, sum of squares, count)`` of tau-b over the valid samples."""
     if validate_args:
         _check_maps(clean, perturbed)
         _check_valid(valid, clean.shape[0])
@@ -140,16 +139,12 @@ def _kendall_tau_update(
 
 def _spearman_update(
     clean: Tensor, perturbed: Tensor, valid: Tensor | None = None, validate_args: bool = True
-) -> tuple[Tensor, Tensor]:
-    """Check the inputs and return ``(sum of rho over valid samples, number of valid samples)``."""
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Check the inputs and return ``(sum, sum of squares, count)`` of rho over the valid samples."""
     if validate_args:
         _check_maps(clean, perturbed)
         _check_valid(valid, clean.shape[0])
     return _sum_valid(_spearman_per_sample(clean, perturbed), valid)
-
-
-_kendall_tau_compute = _mean_compute
-_spearman_compute = _mean_compute
 
 
 def kendall_tau(clean: Tensor, perturbed: Tensor, reduction: Reduction = "mean", validate_args: bool = True) -> Tensor:

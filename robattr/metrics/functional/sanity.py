@@ -14,8 +14,8 @@ from robattr.metrics.functional._utils import Reduction, _reduce, _sum_valid
 from robattr.metrics.functional.rank_correlation import _spearman_per_sample
 
 
-def _sanity_update(original: Tensor, randomized: Tensor, valid: Tensor | None = None) -> tuple[Tensor, Tensor]:
-    """``(sum of Spearman rho over valid images, number of valid images)`` of one stage."""
+def _sanity_update(original: Tensor, randomized: Tensor, valid: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+    """``(sum of Spearman rho, sum of its squares, number of valid images)`` of one stage."""
     _check_maps(original, randomized)
     _check_valid(valid, original.shape[0])
     return _sum_valid(_spearman_per_sample(original.detach(), randomized.detach()), valid)

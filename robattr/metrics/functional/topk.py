@@ -26,7 +26,7 @@ from robattr.metrics.functional._checks import (
     _check_reduction,
     _check_valid,
 )
-from robattr.metrics.functional._utils import Reduction, _in_chunks, _mean_compute, _reduce, _score_dtype, _sum_valid
+from robattr.metrics.functional._utils import Reduction, _in_chunks, _reduce, _score_dtype, _sum_valid
 from robattr.metrics.functional.masks import neighbourhood_mask, topk_mask
 
 
@@ -63,8 +63,8 @@ def _lens_recall_per_sample(clean: Tensor, perturbed: Tensor, k: int, radius: in
 
 def _topk_intersection_update(
     clean: Tensor, perturbed: Tensor, k: int, valid: Tensor | None = None, validate_args: bool = True
-) -> tuple[Tensor, Tensor]:
-    """Check the inputs and return ``(sum of per-sample scores over valid samples, number of valid samples)``."""
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Check the inputs and return ``(sum, sum of squares, count)`` of per-sample scores over the valid samples."""
     if validate_args:
         _check_topk_args(clean, perturbed, k)
         _check_valid(valid, clean.shape[0])
@@ -79,8 +79,8 @@ def _lens_recall_update(
     flat_index: bool = False,
     valid: Tensor | None = None,
     validate_args: bool = True,
-) -> tuple[Tensor, Tensor]:
-    """Check the inputs and return ``(sum of LENS-recall over valid samples, number of valid samples)``."""
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Check the inputs and return ``(sum, sum of squares, count)`` of LENS-recall over the valid samples."""
     if validate_args:
         _check_topk_args(clean, perturbed, k, radius, flat_index)
         _check_valid(valid, clean.shape[0])
@@ -95,17 +95,12 @@ def _lens_precision_update(
     flat_index: bool = False,
     valid: Tensor | None = None,
     validate_args: bool = True,
-) -> tuple[Tensor, Tensor]:
+) -> tuple[Tensor, Tensor, Tensor]:
     """LENS-precision is LENS-recall with the maps swapped: ``|T_k(clean) ∩ N_r(T_k(perturbed))| / k``."""
     if validate_args:
         _check_topk_args(clean, perturbed, k, radius, flat_index)
         _check_valid(valid, clean.shape[0])
     return _sum_valid(_lens_recall_per_sample(perturbed, clean, k, radius, flat_index), valid)
-
-
-_topk_intersection_compute = _mean_compute
-_lens_recall_compute = _mean_compute
-_lens_precision_compute = _mean_compute
 
 
 def topk_intersection(

@@ -46,7 +46,6 @@ from robattr.metrics.functional._utils import (
     Reduction,
     _descending_order,
     _in_chunks,
-    _mean_compute,
     _reduce,
     _sum_valid,
 )
@@ -178,7 +177,7 @@ def _topk_div_intersection_update(
     pool: int | None = None,
     valid: Tensor | None = None,
     validate_args: bool = True,
-) -> tuple[Tensor, Tensor]:
+) -> tuple[Tensor, Tensor, Tensor]:
     """Check the inputs and return ``(sum of top-k-div intersections over valid samples, number of them)``."""
     if validate_args:
         _check_div_pair(clean, perturbed, k, radius, pool, False)
@@ -195,7 +194,7 @@ def _lens_recall_div_update(
     flat_index: bool = False,
     valid: Tensor | None = None,
     validate_args: bool = True,
-) -> tuple[Tensor, Tensor]:
+) -> tuple[Tensor, Tensor, Tensor]:
     """Check the inputs and return ``(sum of LENS-recall-div over valid samples, number of them)``."""
     if validate_args:
         _check_div_pair(clean, perturbed, k, radius, pool, flat_index)
@@ -212,17 +211,12 @@ def _lens_precision_div_update(
     flat_index: bool = False,
     valid: Tensor | None = None,
     validate_args: bool = True,
-) -> tuple[Tensor, Tensor]:
+) -> tuple[Tensor, Tensor, Tensor]:
     """LENS-precision-div is LENS-recall-div with the maps swapped: ``|Div(clean) ∩ N_r(Div(perturbed))| / k``."""
     if validate_args:
         _check_div_pair(clean, perturbed, k, radius, pool, flat_index)
         _check_valid(valid, clean.shape[0])
     return _sum_valid(_lens_recall_div_per_sample(perturbed, clean, k, radius, pool, flat_index), valid)
-
-
-_topk_div_intersection_compute = _mean_compute
-_lens_recall_div_compute = _mean_compute
-_lens_precision_div_compute = _mean_compute
 
 
 def topk_div_intersection(
