@@ -1,4 +1,4 @@
-"""Integrated Gradients, batched over images and path points, differentiable."""
+"""Integrated Gradients on the shared path-integral engine: batched over images and path points, differentiable."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import torch
 from torch import Tensor, nn
 
 from robattr.attribution.objectives import Objective
-from robattr.attribution.path import Estimator, PathIntegral
+from robattr.attribution.path import Estimator, PathIntegral, check_positive_int
+from robattr.checks import check_real, check_tensor
 
 Rule = Literal["riemann_right", "riemann_left", "riemann_middle", "riemann_trapezoid"]
 RULES: tuple[str, ...] = ("riemann_right", "riemann_left", "riemann_middle", "riemann_trapezoid")
@@ -42,32 +43,40 @@ def riemann_points(
 
 
 class IntegratedGradients(PathIntegral):
-    r"""Integrated Gradients (Sundararajan et al. 2017) with every path point of the batch in one pass.
+    r"""Integrated Gradients (Sundararajan et al., ICML 2017, eq. 1 and its Riemann sum in section 3).
 
     .. math:: A = (x - b) \odot \sum_i w_i \, \nabla S(b + \alpha_i (x - b))
 
-    with RAR's right Riemann rule by default (``alpha_i = i/m``, ``w_i = 1/m``). The ``m * N`` path points go through
-    the network as one tensor, in chunks of at most ``internal_batch_size`` points. With ``create_graph=True`` the
-    result is differentiable w.r.t. the inputs, the baselines and the parameters: RAR's IG-NORM regulariser and the
-    attribution attacks differentiate through it. Completeness: ``A.sum() ~= S(x) - S(b)`` up to the Riemann error.
+    with RAR's right Riemann rule by default (``alpha_i = i/m``, ``w_i = 1/m``; Chen et al., NeurIPS 2019). IG is the
+    :class:`~robattr.attribution.path.PathIntegral` with one reference (the baseline ``b``) and the rule's points
+    and weights, so it runs on the same engine as the other integral methods: the ``m * N`` path points of a batch go
+    through the network together, in forward passes of at most ``internal_batch_size`` points. With
+    ``create_graph=True`` the result is differentiable w.r.t. the inputs, the baselines and the parameters: RAR's
+    IG-NORM regulariser and the attribution attacks differentiate through it. Completeness: ``A.sum() ~= S(x) - S(b)``
+    up to the Riemann error.
 
-    IG is a :class:`~robattr.attribution.path.PathIntegral` with one reference (the baseline) and the Riemann points
-    with their weights, so re-calibration applies to it too (``estimator="valid_ip"`` or
-    :class:`~robattr.attribution.Recalibrated`); the re-calibration code itself never re-calibrates IG. Its IG was the
-    alpha-weighted sum ``sum_m alpha_m (x - x') g`` at HEAD; robattr's is the standard mean form of Sundararajan et al.
+    Re-calibration applies to IG too (``estimator="valid_ip"`` or :class:`~robattr.attribution.Recalibrated`,
+    see ``docs/recalibration.md``); the re-calibration code itself never re-calibrates IG, and its IG was the
+    alpha-weighted sum ``sum_m alpha_m (x - x') g``; robattr's is the standard mean form of Sundararajan et al.
 
     Args:
         n_steps: number of path points ``m`` (RAR: 50 in training, 100 in evaluation).
         method: Riemann rule, one of ``riemann_right`` (default), ``riemann_left``, ``riemann_middle``,
             ``riemann_trapezoid`` (weights sum to 1; captum's trapezoid weights sum to ``(m - 1) / m``).
         baseline: constant baseline value used when ``baselines`` is not passed at call time (0 = black image).
-        internal_batch_size: maximum number of path points per forward pass (``None``: all at once).
+        internal_batch_size: upper bound on the points of one forward pass (``None``: all ``m * N`` at once), see
+            :class:`~robattr.attribution.path.PathIntegral`. Unlike captum, which raises the batch to ``N`` when
+            ``internal_batch_size < N``, robattr then splits the images into blocks: the bound always holds.
         objective: explained scalar (``logit`` default; RAR training uses ``loss``).
         estimator: ``vanilla`` (default, the path integral above), ``valid_ip`` or ``valid_ref`` (re-calibration).
 
     Call args:
         model, inputs ``(N, ...)``, target ``(N,)`` or int, ``baselines`` (tensor broadcastable to ``inputs``,
         optional), ``create_graph``.
+
+    Raises:
+        ValueError: for a non-positive ``n_steps`` or ``internal_batch_size``, an unknown ``method``, ``objective``
+            or ``estimator``, a non-finite ``baseline``, or ``baselines`` that do not broadcast to the inputs.
 
     Example:
         >>> import torch
@@ -77,6 +86,8 @@ class IntegratedGradients(PathIntegral):
         >>> attr = ig(model, x, target=1)
         >>> bool(torch.allclose(attr.sum(1), model(x)[:, 1] - model(torch.zeros_like(x))[:, 1], atol=1e-5))
         True
+        >>> attr.shape  # captum's contract: the shape of the inputs
+        torch.Size([4, 3])
     """
 
     supports_create_graph = True
@@ -91,13 +102,9 @@ class IntegratedGradients(PathIntegral):
         objective: Objective = "logit",
         estimator: Estimator = "vanilla",
     ) -> None:
-        if not isinstance(n_steps, int) or n_steps < 1:
-            raise ValueError(f"Expected `n_steps` to be a positive integer, but got {n_steps}")
-        if internal_batch_size is not None and internal_batch_size < 1:
-            raise ValueError(
-                f"Expected `internal_batch_size` to be a positive integer or None, but got {internal_batch_size}"
-            )
+        check_positive_int("n_steps", n_steps)
         riemann_points(n_steps, method)  # validates the rule
+        check_real("baseline", baseline)
         super().__init__(1, n_steps, estimator, internal_batch_size, objective)
         self.n_steps = n_steps
         self.method = method
@@ -116,55 +123,25 @@ class IntegratedGradients(PathIntegral):
         """The Riemann rule's weights, ``(n_steps,)``."""
         return riemann_points(self.n_steps, self.method, device, dtype)[1]
 
-    def _attribute(
-        self, model: nn.Module, inputs: Tensor, target: Tensor, *, create_graph: bool, baselines: Tensor | None = None
-    ) -> Tensor:
-        return self.estimate(model, inputs, target, self.estimator, create_graph=create_graph, baselines=baselines)
-
-    def estimate(
+    def plan(
         self,
         model: nn.Module,
         inputs: Tensor,
         target: Tensor,
-        estimator: Estimator,
-        *,
-        create_graph: bool = False,
+        references: Tensor | None = None,
+        alphas: Tensor | None = None,
         baselines: Tensor | None = None,
-    ) -> Tensor:
-        """IG with ``estimator``; ``vanilla`` runs :meth:`integrate` directly (see :meth:`PathIntegral.estimate`)."""
-        if baselines is None:
-            baselines = torch.full_like(inputs, self.baseline)
-        baselines = baselines.expand_as(inputs)
-        if estimator != "vanilla":
-            return super().estimate(
-                model, inputs, target, estimator, create_graph=create_graph, references=baselines.unsqueeze(1)
-            )
-        alphas, weights = riemann_points(self.n_steps, self.method, inputs.device, inputs.dtype)
-        total = self.integrate(model, inputs, baselines, target, alphas, weights, create_graph)
-        return (inputs - baselines) * total
-
-    def integrate(
-        self,
-        model: nn.Module,
-        inputs: Tensor,
-        baselines: Tensor,
-        target: Tensor,
-        alphas: Tensor,
-        weights: Tensor,
-        create_graph: bool = False,
-    ) -> Tensor:
-        """``sum_i w_i grad S(b + alpha_i (x - b))``, shape of ``inputs``; path points laid out step-major."""
-        n = inputs.shape[0]
-        steps_per_chunk = len(alphas) if self.internal_batch_size is None else max(1, self.internal_batch_size // n)
-        shape = (-1,) + (1,) * inputs.dim()
-        delta = inputs - baselines
-        if not (inputs.requires_grad or baselines.requires_grad):
-            delta = delta.detach()
-        total = torch.zeros_like(inputs)
-        for start in range(0, len(alphas), steps_per_chunk):
-            a = alphas[start : start + steps_per_chunk].view(shape)
-            w = weights[start : start + steps_per_chunk].view(shape)
-            points = (baselines.unsqueeze(0) + a * delta.unsqueeze(0)).flatten(0, 1)
-            grads = self.objective_grad(model, points, target.repeat(len(a)), create_graph=create_graph)
-            total = total + (w * grads.view(len(a), *inputs.shape)).sum(0)
-        return total
+    ) -> dict[str, Tensor]:
+        """The engine's plan, with ``baselines`` (broadcastable to ``inputs``) as the single reference if given."""
+        if baselines is not None:
+            if references is not None:
+                raise ValueError("Expected either `baselines` or `references`, but got both")
+            check_tensor("baselines", baselines)
+            try:
+                references = baselines.expand_as(inputs).unsqueeze(1)
+            except RuntimeError:
+                raise ValueError(
+                    f"Expected `baselines` broadcastable to the inputs' shape {tuple(inputs.shape)}, but got "
+                    f"{tuple(baselines.shape)}"
+                ) from None
+        return super().plan(model, inputs, target, references, alphas)

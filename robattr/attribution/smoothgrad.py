@@ -8,7 +8,7 @@ from torch import Tensor, nn
 from robattr.attribution.base import Attribution
 from robattr.attribution.ig_smoothgrad import noise_sigma
 from robattr.attribution.objectives import Objective
-from robattr.attribution.path import check_internal_batch_size, check_positive_int
+from robattr.attribution.path import check_internal_batch_size, check_positive_int, forward_blocks
 
 
 class SmoothGrad(Attribution):
@@ -17,13 +17,15 @@ class SmoothGrad(Attribution):
     ``sigma = noise_level * (max x - min x)`` over each image (the re-calibration code takes the range of the whole
     batch tensor, which makes a map depend on its batch; for ``[0, 1]`` images both are about ``noise_level``). The
     noise is added in the ``[0, 1]`` input space without clipping. The ``n * N`` noisy copies go through the network
-    in chunks of at most ``internal_batch_size``. Fixed noise ``noise`` ``(N, n_samples, ...)`` (absolute values) can
-    be passed per call. ``n_samples`` forward+backward passes per image; supports ``create_graph=True``.
+    in forward passes of at most ``internal_batch_size`` points (a true upper bound, the rule of the integral
+    methods: :func:`~robattr.attribution.path.forward_blocks`). Fixed noise ``noise`` ``(N, n_samples, ...)``
+    (absolute values) can be passed per call. ``n_samples`` forward+backward passes per image; supports
+    ``create_graph=True``.
 
     Args:
         n_samples: number of noisy copies ``n`` (default 10).
         noise_level: ``sigma`` relative to the image's value range (default 0.15).
-        internal_batch_size: maximum number of noisy copies per forward pass.
+        internal_batch_size: upper bound on the noisy copies of one forward pass (``None``: all at once).
         objective: explained scalar.
 
     Example:
@@ -62,13 +64,15 @@ class SmoothGrad(Attribution):
             raise ValueError(
                 f"Expected `noise` of shape {(n, s) + tuple(inputs.shape[1:])}, but got {tuple(noise.shape)}"
             )
-        per_chunk = s if self.internal_batch_size is None else max(1, self.internal_batch_size // n)
-        total = torch.zeros_like(inputs)
-        for start in range(0, s, per_chunk):
-            eps = noise[:, start : start + per_chunk]
-            points = (inputs.unsqueeze(1) + eps).flatten(0, 1)
-            grads = self.objective_grad(
-                model, points, target.repeat_interleave(eps.shape[1]), create_graph=create_graph
-            )
-            total = total + grads.view(eps.shape).sum(1)
-        return total / s
+        out = []
+        for images, per_pass in forward_blocks(n, s, self.internal_batch_size):
+            total = torch.zeros_like(inputs[images])
+            for start in range(0, s, per_pass):
+                eps = noise[images, start : start + per_pass]
+                points = (inputs[images].unsqueeze(1) + eps).flatten(0, 1)
+                grads = self.objective_grad(
+                    model, points, target[images].repeat_interleave(eps.shape[1]), create_graph=create_graph
+                )
+                total = total + grads.view(eps.shape).sum(1)
+            out.append(total / s)
+        return torch.cat(out) if len(out) > 1 else out[0]
