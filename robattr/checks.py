@@ -49,25 +49,31 @@ def _bounds(minimum: float | None, maximum: float | None) -> str:
     return ""
 
 
-def check_int(name: str, value: object, minimum: int | None = None, maximum: int | None = None) -> None:
+def check_int(
+    name: str, value: object, minimum: int | None = None, maximum: int | None = None, *, what: str | None = None
+) -> None:
     """Check an integer argument, optionally bounded (both bounds inclusive).
+
+    ``what`` replaces the generated description of the expected value (e.g. ``"a non-negative integer"``).
 
     Raises:
         TypeError: if ``value`` is not an integer.
         ValueError: if it lies outside ``[minimum, maximum]``.
     """
-    what = f"an integer {_bounds(minimum, maximum)}".rstrip()
+    what = what or f"an integer {_bounds(minimum, maximum)}".rstrip()
     if not is_int(value):
         raise TypeError(f"Expected `{name}` to be {what}, but got {value!r}")
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
         raise ValueError(f"Expected `{name}` to be {what}, but got {value!r}")
 
 
-def check_optional_int(name: str, value: object, minimum: int | None = None, maximum: int | None = None) -> None:
+def check_optional_int(
+    name: str, value: object, minimum: int | None = None, maximum: int | None = None, *, what: str | None = None
+) -> None:
     """:func:`check_int`, with ``None`` allowed."""
     if value is None:
         return
-    what = f"None or an integer {_bounds(minimum, maximum)}".rstrip()
+    what = what or f"None or an integer {_bounds(minimum, maximum)}".rstrip()
     if not is_int(value):
         raise TypeError(f"Expected `{name}` to be {what}, but got {value!r}")
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
