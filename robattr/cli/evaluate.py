@@ -1,53 +1,106 @@
-"""``evaluate.py``: evaluation jobs configured by YAML.
+"""``robattr-evaluate``: every evaluation job under one parser, one subcommand per job.
 
-Attribution jobs are LightningModules run with ``trainer.test`` under LightningCLI (``--trainer.devices N
---trainer.strategy ddp`` scales them out)::
+``test`` (the default subcommand) runs an attribution job, a LightningModule of :mod:`robattr.evaluation`, with
+``trainer.test`` (``--trainer.devices N --trainer.strategy ddp`` scales it out); ``dissect``, ``noise`` and
+``attack`` run Network Dissection and its corruption (:mod:`robattr.cli.neurons`)::
 
-    robattr-evaluate --config configs/eval/mnist5k_quick.yaml
+    robattr-evaluate --config configs/eval/mnist5k_quick.yaml         # = robattr-evaluate test --config ...
     robattr-evaluate --config configs/eval/mnist5k_quick.yaml --model.init_args.checkpoint checkpoints/x/last.ckpt
-
-Neuron-explanation jobs (Network Dissection and its corruption) are subcommands::
-
     robattr-evaluate dissect --config configs/neurons/quickstart_dissect.yaml
-    robattr-evaluate noise --config ...
-    robattr-evaluate attack --config ...
+    robattr-evaluate noise --config configs/neurons/quickstart_noise.yaml
+    robattr-evaluate attack --config configs/neurons/quickstart_attack.yaml
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from lightning.pytorch import LightningDataModule
-from lightning.pytorch.cli import LightningCLI
+from lightning.pytorch.cli import LightningArgumentParser
 
-from robattr.cli.train import TRAINER_DEFAULTS
+from robattr.cli.common import TRAINER_DEFAULTS, RobattrCLI
+from robattr.cli.neurons import JOBS, add_job_arguments, run_job
 from robattr.evaluation.base import EvaluationModule
 
-NEURON_JOBS = ("dissect", "noise", "attack")
+TEST_HELP = "Evaluate attributions: a robattr.evaluation job run with trainer.test (the default subcommand)."
+SUBCOMMANDS: tuple[str, ...] = ("test", *JOBS)
 
 
-def main(args: list[str] | None = None) -> None:
-    """Run an evaluation job; ``args`` replaces ``sys.argv[1:]`` when given."""
-    argv = list(sys.argv[1:] if args is None else args)
-    if argv and argv[0] in NEURON_JOBS:
-        from robattr.cli.neurons import main as neurons_main
+class EvaluateCLI(RobattrCLI):
+    """One parser for every evaluation job: ``test`` (LightningCLI over :class:`EvaluationModule`) and the neuron jobs.
 
-        neurons_main(argv)
-        return
-    cli = LightningCLI(
+    The neuron jobs' parsers are subcommand parsers of the same top-level parser; they run without a trainer. After a
+    neuron job, :attr:`result` holds its metrics.
+    """
+
+    result: dict[str, Any] | None = None
+
+    @staticmethod
+    def subcommands() -> dict[str, set[str]]:
+        # an evaluation job loads its classifier itself (`--model.init_args.checkpoint`): no trainer `ckpt_path`
+        return {"test": {"model", "dataloaders", "datamodule", "ckpt_path", "weights_only"}}
+
+    def _add_subcommands(self, parser: LightningArgumentParser, **kwargs: Any) -> None:
+        self._subcommand_parsers: dict[str, LightningArgumentParser] = {}
+        subcommands = parser.add_subcommands()
+        test_kwargs = {"description": TEST_HELP, **kwargs.get("test", {})}
+        self._subcommand_parsers["test"] = self._prepare_subcommand_parser(self.trainer_class, "test", **test_kwargs)
+        subcommands.add_subcommand("test", self._subcommand_parsers["test"], help=TEST_HELP)
+        for job, help_text in JOBS.items():
+            job_parser = add_job_arguments(self.init_parser(description=help_text), job)
+            self._subcommand_parsers[job] = job_parser
+            subcommands.add_subcommand(job, job_parser, help=help_text)
+
+    @property
+    def is_neuron_job(self) -> bool:
+        return self.config.get("subcommand") in JOBS
+
+    def _set_seed(self) -> None:
+        if not self.is_neuron_job:  # the neuron jobs take no seed (their randomness is seeded by their arguments)
+            super()._set_seed()
+
+    def instantiate_classes(self) -> None:
+        if not self.is_neuron_job:
+            super().instantiate_classes()
+            return
+        self.config_init = self.parser.instantiate_classes(self.config)
+        self.model = self.datamodule = self.trainer = None
+
+    def _run_subcommand(self, subcommand: str) -> None:
+        if subcommand not in JOBS:
+            super()._run_subcommand(subcommand)
+            return
+        parser = self._subcommand_parsers[subcommand]
+        self.result = run_job(subcommand, parser, self.config[subcommand], self.config_init[subcommand])
+
+
+def _with_default_subcommand(argv: list[str]) -> list[str]:
+    """``test`` is the default: ``robattr-evaluate --config X`` is ``robattr-evaluate test --config X``."""
+    if argv and (argv[0] in SUBCOMMANDS or argv[0] in ("-h", "--help")):
+        return argv
+    return ["test", *argv]
+
+
+def run(args: list[str] | None = None) -> EvaluateCLI:
+    """Run one evaluation job and return the CLI; ``args`` replaces ``sys.argv[1:]``. Errors are raised."""
+    argv = _with_default_subcommand(list(sys.argv[1:] if args is None else args))
+    return EvaluateCLI(
         EvaluationModule,
         LightningDataModule,
         subclass_mode_model=True,
         subclass_mode_data=True,
         trainer_defaults={**TRAINER_DEFAULTS, "max_epochs": 1},
-        seed_everything_default=0,
         save_config_kwargs={"overwrite": True},
-        run=False,
         parser_kwargs={"description": __doc__, "formatter_class": argparse.RawDescriptionHelpFormatter},
         args=argv,
     )
-    cli.trainer.test(cli.model, datamodule=cli.datamodule)
+
+
+def main(args: list[str] | None = None) -> None:
+    """Console-script entry point (``robattr-evaluate``): returns nothing, so the exit status is 0 on success."""
+    run(args)
 
 
 if __name__ == "__main__":

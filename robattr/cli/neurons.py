@@ -1,14 +1,14 @@
-"""``evaluate.py dissect|noise|attack``: Network Dissection and its corruption, configured by YAML.
+"""``robattr-evaluate dissect|noise|attack``: Network Dissection and its corruption, configured by YAML.
 
-jsonargparse, in LightningCLI's style: the model and the probing set are ``class_path`` / ``init_args``, the
-dissection, noise and attack settings are the ``__init__`` arguments of their classes, so a bad value fails at
-start-up. Every job writes under ``--output_dir`` (see :mod:`robattr.neurons.jobs`) plus the resolved
-``config.yaml``::
+These are subcommands of the one evaluation parser (:class:`robattr.cli.evaluate.EvaluateCLI`), beside ``test``. In
+LightningCLI's style the model and the probing set are ``class_path`` / ``init_args``, and the dissection, noise and
+attack settings are the ``__init__`` arguments of their classes, so a bad value fails at start-up. Every job writes
+under ``--output_dir`` (see :mod:`robattr.neurons.jobs`) plus the resolved ``config.yaml``::
 
-    python evaluate.py dissect --config configs/neurons/quickstart_dissect.yaml
-    python evaluate.py noise --config configs/neurons/quickstart_noise.yaml --noise.sigma 0.05 --noise.storage jpeg
-    python evaluate.py attack --config configs/neurons/quickstart_attack.yaml --attack.init_args.eps 0.0313
-    python evaluate.py dissect --config configs/neurons/broden_resnet18.yaml --print_config
+    robattr-evaluate dissect --config configs/neurons/quickstart_dissect.yaml
+    robattr-evaluate noise --config configs/neurons/quickstart_noise.yaml --noise.sigma 0.05 --noise.storage jpeg
+    robattr-evaluate attack --config configs/neurons/quickstart_attack.yaml --attack.init_args.eps 0.0313
+    robattr-evaluate dissect --config configs/neurons/broden_resnet18.yaml --print_config
 
 ``noise`` and ``attack`` dissect the clean set first, unless ``--clean`` names the output directory of an earlier
 ``dissect`` of the same model, layer and probing set.
@@ -20,7 +20,7 @@ import os
 from typing import Any
 
 import torch
-from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
+from jsonargparse import ArgumentParser, Namespace
 from lightning.pytorch.utilities import rank_zero_info
 from torch import nn
 
@@ -33,14 +33,16 @@ from robattr.neurons.noise import NoiseCorruption
 
 JOBS: dict[str, str] = {
     "dissect": "Network Dissection of one layer on a Broden-format probing set.",
-    "noise": "Dissect, add random noise to the probing images, dissect again, compare (spec 4.1).",
-    "attack": "Dissect, poison the probing images with a crafted PGD attack, dissect again, compare (spec 4.2-4.4).",
+    "noise": "Dissect, add random noise to the probing images, dissect again, compare (Srivastava et al. 2023, 4.1).",
+    "attack": (
+        "Dissect, poison the probing images with a crafted PGD attack, dissect again, compare "
+        "(Srivastava et al. 2023, 4.2-4.4)."
+    ),
 }
 
 
-def _job_parser(job: str) -> ArgumentParser:
-    parser = ArgumentParser(description=JOBS[job])
-    parser.add_argument("--config", action=ActionConfigFile, help="YAML file(s) with the arguments below")
+def add_job_arguments(parser: ArgumentParser, job: str) -> ArgumentParser:
+    """Add the arguments of neuron job ``job`` to ``parser`` (which already takes ``--config``); returns it."""
     parser.add_subclass_arguments(nn.Module, "model", required=True, help="the network: class_path and init_args")
     parser.add_class_arguments(NetworkDissection, "dissection", help="Network Dissection settings")
     if job == "noise":
@@ -63,33 +65,17 @@ def _job_parser(job: str) -> ArgumentParser:
     return parser
 
 
-def build_parser() -> ArgumentParser:
-    """The parser of ``evaluate.py dissect|noise|attack``."""
-    parser = ArgumentParser(
-        prog="evaluate.py", description="Neuron explanations: Network Dissection and its corruption."
-    )
-    subcommands = parser.add_subcommands(dest="job", required=True)
-    for job in JOBS:
-        subcommands.add_subcommand(job, _job_parser(job), help=JOBS[job])
-    return parser
-
-
 def _device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
-    """Run one job; ``argv`` is the argument list without the program name (``["dissect", "--config", ...]``).
+def run_job(job: str, parser: ArgumentParser, config: Namespace, init: Namespace) -> dict[str, Any]:
+    """Run neuron job ``job`` from its parsed ``config`` and instantiated ``init``; returns its metrics.
 
-    Returns:
-        The job's metrics (also written to ``<output_dir>/metrics.json``).
+    ``parser`` is the job's own parser: it writes the resolved ``config.yaml`` that reruns the job as is.
     """
-    parser = build_parser()
-    cfg = parser.parse_args(argv)
-    job = cfg.job
-    init: Namespace = parser.instantiate_classes(cfg)[job]
     model: nn.Module = init.model.to(_device(init.device))
     dissection: NetworkDissection = init.dissection
     resolve_layer(model, dissection.layer)  # a bad layer name fails before any work
@@ -97,7 +83,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     out_dir = init.output_dir
     os.makedirs(out_dir, exist_ok=True)
     with open(os.path.join(out_dir, "config.yaml"), "w", encoding="utf-8") as f:  # reusable: --config config.yaml
-        f.write(_job_parser(job).dump(cfg[job], skip_none=False))
+        f.write(parser.dump(config, skip_none=False))
     clean = DissectionResult.load(init.clean) if job != "dissect" and init.clean else None
     if job == "dissect":
         result = run_dissect(model, dataset, dissection, out_dir, tensorboard=init.tensorboard)
@@ -116,5 +102,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     return metrics
 
 
-if __name__ == "__main__":
-    main()
+def main(argv: list[str]) -> dict[str, Any]:
+    """Run one neuron job from Python; ``argv`` starts with the job (``["dissect", "--config", ...]``).
+
+    The same parser as ``robattr-evaluate`` (:func:`robattr.cli.evaluate.run`); errors are raised, not printed.
+
+    Returns:
+        The job's metrics (also written to ``<output_dir>/metrics.json``).
+    """
+    if not argv or argv[0] not in JOBS:
+        raise ValueError(f"Expected the first argument to be one of {list(JOBS)}, but got {argv[:1]}")
+    from robattr.cli.evaluate import run
+
+    return run(argv).result
+
+
+__all__ = ["JOBS", "add_job_arguments", "main", "run_job"]

@@ -1,4 +1,4 @@
-"""``train.py``: LightningCLI over robattr's training modules and datamodules.
+"""``robattr-train``: LightningCLI over robattr's training modules and datamodules.
 
 Usage::
 
@@ -13,31 +13,23 @@ from __future__ import annotations
 import argparse
 
 from lightning.pytorch import LightningDataModule
-from lightning.pytorch.cli import LightningCLI
 
+from robattr.cli.common import TRAINER_DEFAULTS, RobattrCLI
 from robattr.training import ClassifierModule
 
-TRAINER_DEFAULTS = {
-    # attacks and attributions need autograd in validation and test: inference mode cannot be undone by enable_grad
-    "inference_mode": False,
-    # AdaptiveAvgPool2d has no deterministic CUDA backward; "warn" keeps runs going
-    "deterministic": "warn",
-}
+
+class TrainCLI(RobattrCLI):
+    """The training CLI: ``fit``, ``validate``, ``test`` over :class:`~robattr.training.ClassifierModule`."""
 
 
-class RobattrCLI(LightningCLI):
-    """LightningCLI with robattr's trainer defaults and a seed that is always set."""
-
-
-def run(args: list[str] | None = None) -> RobattrCLI:
+def run(args: list[str] | None = None) -> TrainCLI:
     """Run the training CLI (``fit``, ``validate``, ``test``) and return it; ``args`` replaces ``sys.argv[1:]``."""
-    return RobattrCLI(
+    return TrainCLI(
         ClassifierModule,
         LightningDataModule,
         subclass_mode_model=True,
         subclass_mode_data=True,
         trainer_defaults=TRAINER_DEFAULTS,
-        seed_everything_default=0,
         save_config_kwargs={"overwrite": True},
         parser_kwargs={"description": __doc__, "formatter_class": argparse.RawDescriptionHelpFormatter},
         args=args,

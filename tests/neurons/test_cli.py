@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from robattr.cli.neurons import build_parser, main
+from robattr.cli.evaluate import main as evaluate_main
+from robattr.cli.neurons import main
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = sorted(glob.glob(str(ROOT / "configs/neurons/*.yaml")))
@@ -36,11 +37,14 @@ def _args(job: str, data: Path, out: Path, n_images: int = 64) -> list[str]:
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=os.path.basename)
-def test_every_config_parses(config):
+def test_every_config_parses(config, capsys):
     name = os.path.basename(config)
     job = name.split("_")[1].split(".")[0] if name.startswith("quickstart") else "dissect"
-    cfg = build_parser().parse_args([job, "--config", config])
-    assert cfg.job == job and cfg[job].dissection.quantile == 0.005
+    with pytest.raises(SystemExit) as exit_info:  # the one evaluation parser, subcommand `job`
+        evaluate_main([job, "--config", config, "--print_config"])
+    assert exit_info.value.code in (0, None)
+    cfg = yaml.safe_load(capsys.readouterr().out)
+    assert cfg["dissection"]["quantile"] == 0.005
 
 
 def test_dissect_job_writes_results(tmp_path):
@@ -78,7 +82,10 @@ def test_attack_job_runs_from_argv(tmp_path):
 
 
 def test_bad_layer_stops_with_a_clear_message(tmp_path):
-    message = "Expected `layer` to name a submodule of PlantedUnitCNN (one of ['conv', 'act', 'pool', 'head']), but got 'conv9'"
+    message = (
+        "Expected `layer` to name a submodule of PlantedUnitCNN (one of ['conv', 'act', 'pool', 'head']), "
+        "but got 'conv9'"
+    )
     with pytest.raises(ValueError, match=re.escape(message)):
         main(_args("dissect", tmp_path / "data", tmp_path / "out", 8) + ["--dissection.layer", "conv9"])
     assert not os.path.exists(tmp_path / "out" / "clean")
