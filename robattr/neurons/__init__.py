@@ -5,7 +5,8 @@ Data flow: a Broden-format probing set (:mod:`robattr.data.broden`, or the gener
 (:mod:`robattr.neurons.quantile`) -> IoU with the category gate (:mod:`robattr.neurons.iou`) ->
 :class:`DissectionResult`. Corruptions write replaced images (:mod:`robattr.neurons.storage`): random noise
 (:class:`NoiseCorruption`) and crafted PGD attacks (:class:`ConceptAttack`, :class:`UnitAttack`,
-:class:`ExemplarAttack`); :mod:`robattr.neurons.comparison` compares explanations, :mod:`robattr.neurons.jobs` runs jobs.
+:class:`ExemplarAttack`); :mod:`robattr.neurons.comparison` compares explanations, :mod:`robattr.neurons.jobs` runs
+jobs into output directories checked by :mod:`robattr.neurons.outputs`.
 """
 
 from robattr.neurons.attacks import ConceptAttack, ExemplarAttack, ProbingAttack, UnitAttack, activation_shift_loss

@@ -16,9 +16,8 @@ from robattr.neurons.dissection import DissectionResult
 
 def _check_pair(clean: DissectionResult, corrupted: DissectionResult) -> None:
     if clean.num_units != corrupted.num_units or clean.iou.shape != corrupted.iou.shape:
-        raise ValueError(
-            f"Expected two dissections of the same layer and labels, but got {tuple(clean.iou.shape)} and {tuple(corrupted.iou.shape)}"
-        )
+        shapes = f"{tuple(clean.iou.shape)} and {tuple(corrupted.iou.shape)}"
+        raise ValueError(f"Expected two dissections of the same layer and labels, but got {shapes}")
 
 
 def label_changed(clean: DissectionResult, corrupted: DissectionResult) -> Tensor:

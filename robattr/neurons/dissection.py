@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
+from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
 from robattr.data.broden import BrodenDataset
+from robattr.data.files import CorruptFileError, load_tensors
 from robattr.models.utils import eval_mode, model_device, to_model
 from robattr.neurons.hooks import LayerActivations
 from robattr.neurons.iou import Concepts, IoUTally, assign_concepts, iou_from_counts
+from robattr.neurons.phases import track
 from robattr.neurons.statistics import unit_statistics
 
 
@@ -23,7 +27,10 @@ class DissectionResult:
     Counts (int64): ``intersection`` ``(K, L)`` :math:`I_{k,c}`, ``unit_category`` ``(K, G)`` :math:`A_{k,g}`,
     ``label_count`` ``(L,)`` :math:`N_c`, ``unit_count`` ``(K,)`` total mask pixels. ``exemplar_indices`` /
     ``exemplar_values`` ``(K, k)``: the top images of each unit by spatial max. ``iou`` and ``concepts`` are derived.
-    Label numbers are global Broden numbers; units are 0-based channel indices.
+    Label numbers are global Broden numbers; units are 0-based channel indices. ``fingerprint`` records what was
+    dissected (:func:`dissection_fingerprint`: layer, model class and parameter hash, probing set, quantile), so a
+    result reused as the clean side of a corruption job is checked against the job's (:meth:`check_matches`);
+    results saved before robattr recorded it have ``None``.
     """
 
     layer: str
@@ -40,6 +47,7 @@ class DissectionResult:
     exemplar_indices: Tensor
     exemplar_values: Tensor
     score_threshold: float = 0.04
+    fingerprint: dict[str, Any] | None = None
     iou: Tensor = field(init=False, repr=False)
     concepts: Concepts = field(init=False, repr=False)
 
@@ -97,6 +105,8 @@ class DissectionResult:
             num_images=self.num_images,
             score_threshold=self.score_threshold,
         )
+        if self.fingerprint is not None:
+            state["fingerprint"] = dict(self.fingerprint)
         return state
 
     @classmethod
@@ -114,7 +124,84 @@ class DissectionResult:
             path = next((c for c in candidates if os.path.isfile(c)), candidates[0])
         if not os.path.isfile(path):
             raise ValueError(f"Expected `path` to be a saved dissection (result.pt), but got {path!r}")
-        return cls.from_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        remedy = "run the dissection again (the file is a torn or foreign copy)"
+        state = load_tensors(path, "a dissection saved by robattr (result.pt)", remedy)
+        missing = [name for name in cls._TENSORS if not isinstance(state, dict) or name not in state]
+        if missing:
+            raise CorruptFileError(path, "a dissection saved by robattr (result.pt)", f"{missing} are missing", remedy)
+        result = cls.from_state_dict(state)
+        result.source = path
+        return result
+
+    def check_matches(self, fingerprint: dict[str, Any], name: str = "clean") -> None:
+        """Raise unless this result is a dissection of what ``fingerprint`` describes (see
+        :func:`dissection_fingerprint`).
+
+        A result saved before fingerprints were recorded is compared on what it holds (layer, quantile, number of
+        images, categories), and a warning says the model and the probing set could not be checked.
+
+        Raises:
+            ValueError: naming ``name``, every field that differs, with both values, and where the result came from.
+        """
+        found = self.fingerprint
+        if found is None:
+            found = {
+                "layer": self.layer,
+                "quantile": self.quantile,
+                "score_threshold": self.score_threshold,
+                "num_images": self.num_images,
+                "categories": list(self.categories),
+            }
+            rank_zero_warn(
+                f"`{name}` was saved without a fingerprint (an older robattr): its layer, quantile and probing-set"
+                " size are checked, the model and the probing set's files are not"
+            )
+        diffs = [key for key in fingerprint if key in found and found[key] != fingerprint[key]]
+        if diffs:
+            where = f" (from {self.source!r})" if getattr(self, "source", None) else ""
+            detail = "; ".join(f"{key}: {found[key]!r} vs {fingerprint[key]!r}" for key in diffs)
+            raise ValueError(
+                f"Expected `{name}` to be a dissection of the same layer, model and probing set as this job, but got "
+                f"one{where} that differs in {detail} (`{name}` vs this job); dissect again, or pass the result of a "
+                "`dissect` run with these settings"
+            )
+
+
+def model_digest(model: nn.Module) -> str:
+    """SHA-256 (first 16 hex digits) of a model's parameters and buffers: names, dtypes, shapes and bytes.
+
+    Example:
+        >>> a, b = nn.Linear(2, 2), nn.Linear(2, 2)
+        >>> model_digest(a) == model_digest(a), model_digest(a) == model_digest(b)
+        (True, False)
+    """
+    digest = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        if not isinstance(tensor, Tensor):
+            continue
+        flat = tensor.detach().cpu().contiguous().reshape(-1)
+        digest.update(f"{name}:{flat.dtype}:{tuple(tensor.shape)};".encode())
+        digest.update(flat.view(torch.uint8).numpy().tobytes() if flat.numel() else b"")
+    return digest.hexdigest()[:16]
+
+
+def dissection_fingerprint(model: nn.Module, dataset: BrodenDataset, dissection: NetworkDissection) -> dict[str, Any]:
+    """What a dissection depends on: layer, model class and parameter hash, probing set (root, index, categories,
+    size, image overrides), quantile and score threshold. Recorded in every :class:`DissectionResult`.
+    """
+    overrides = getattr(dataset, "image_overrides", None)
+    return {
+        "layer": dissection.layer,
+        "model": f"{type(model).__module__}.{type(model).__qualname__}",
+        "model_hash": model_digest(model),
+        "data_root": os.path.realpath(dataset.root),
+        "index_file": dataset.index_file,
+        "categories": list(dataset.categories),
+        "num_images": len(dataset),
+        "image_overrides": None if overrides is None else os.path.realpath(overrides),
+        "quantile": dissection.quantile,
+        "score_threshold": dissection.score_threshold,
+    }
 
 
 class NetworkDissection:
@@ -214,6 +301,13 @@ class NetworkDissection:
             exemplar_indices=stats.top_indices,
             exemplar_values=stats.top_values,
             score_threshold=self.score_threshold,
+            fingerprint=dissection_fingerprint(model, dataset, self),
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"NetworkDissection(layer={self.layer!r}, quantile={self.quantile}, batch_size={self.batch_size}, "
+            f"score_threshold={self.score_threshold}, top_k={self.top_k}, capacity={self.capacity})"
         )
 
     def tally(
@@ -226,9 +320,7 @@ class NetworkDissection:
         tally = IoUTally(thresholds.numel(), dataset.primary_category.to(device), len(dataset.categories))
         loader = dataset.loader(self.batch_size, self.num_workers)
         with eval_mode(model):
-            for batch in tqdm(
-                loader, desc=f"{self.layer}: IoU pass", disable=not self.progress, leave=False, unit="batch"
-            ):
+            for batch in track(loader, f"{self.layer}: IoU pass", self.progress):
                 with torch.no_grad():
                     acts = acts_fn(to_model(model, batch.images))
                 tally.update(acts, batch.planes, thresholds)

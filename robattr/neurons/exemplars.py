@@ -12,6 +12,7 @@ from torch import Tensor, nn
 from robattr.data.broden import BrodenDataset
 from robattr.models.utils import eval_mode, to_model
 from robattr.neurons.hooks import LayerActivations
+from robattr.neurons.phases import track
 from robattr.neurons.statistics import unit_statistics
 
 
@@ -55,6 +56,7 @@ def exemplar_masks(
     units: Sequence[int],
     thresholds: Tensor,
     batch_size: int = 64,
+    progress: bool = False,
 ) -> dict[int, Tensor]:
     """``{unit: (k, H, W) bool}``: activation of ``unit`` on its exemplars ``indices[unit]``, resized bilinearly to the
     image size, ``> thresholds[unit]``.
@@ -64,7 +66,7 @@ def exemplar_masks(
     position = {index: p for p, index in enumerate(wanted)}
     maps: list[Tensor] = []
     with eval_mode(model), torch.no_grad():
-        for start in range(0, len(wanted), batch_size):
+        for start in track(range(0, len(wanted), batch_size), f"{layer}: exemplar masks", progress):
             images = torch.stack([dataset.load_image(i) for i in wanted[start : start + batch_size]])
             acts = acts_fn(to_model(model, images)).float()
             maps.append(acts[:, list(units)].cpu())
@@ -96,11 +98,15 @@ def compute_exemplars(
     (0.99 quantile in MILAN, exact here: :mod:`robattr.neurons.quantile`).
 
     Args:
-        model, layer, dataset: as for :class:`~robattr.neurons.dissection.NetworkDissection`.
+        model: the network (normalisation inside, inputs in ``[0, 1]``).
+        layer: name of the probed module in ``model.named_modules()``.
+        dataset: the probing set.
         k: exemplars per unit (15 in MILAN).
         quantile: top fraction for the mask level (0.01).
         units: units whose masks are computed (``None``: all; ``K x k x H x W`` booleans).
-        batch_size, num_workers, progress: streaming settings.
+        batch_size: images per batch.
+        num_workers: DataLoader workers.
+        progress: tqdm bars (else a summary line per pass).
 
     Example:
         >>> import tempfile
@@ -122,5 +128,5 @@ def compute_exemplars(
     bad = [u for u in units if not 0 <= u < stats.thresholds.numel()]
     if bad:
         raise ValueError(f"Expected `units` to be in [0, {stats.thresholds.numel() - 1}], but got {bad}")
-    masks = exemplar_masks(model, layer, dataset, stats.top_indices, units, stats.thresholds, batch_size)
+    masks = exemplar_masks(model, layer, dataset, stats.top_indices, units, stats.thresholds, batch_size, progress)
     return Exemplars(layer, quantile, stats.thresholds, stats.top_indices, stats.top_values, masks)

@@ -70,9 +70,8 @@ class LayerActivations:
         finally:
             handle.remove()
         if not captured:
-            raise ValueError(
-                f"Expected the layer {self.layer!r} to run in the forward pass of {type(self.model).__name__}, but it did not"
-            )
+            name = type(self.model).__name__
+            raise ValueError(f"Expected the layer {self.layer!r} to run in the forward pass of {name}, but it did not")
         out = captured[0]
         if not isinstance(out, Tensor) or out.dim() != 4:
             shape = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__

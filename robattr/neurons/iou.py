@@ -60,7 +60,7 @@ class IoUTally:
                 setattr(self, name, getattr(self, name).to(device))
 
     def update(self, acts: Tensor, planes: Tensor, thresholds: Tensor) -> None:
-        """Add a batch: ``acts`` ``(B, K, h, w)``, ``planes`` ``(B, Q, sh, sw)`` label numbers, ``thresholds`` ``(K,)``."""
+        """Add a batch: ``acts`` ``(B, K, h, w)``, label numbers ``planes`` ``(B, Q, sh, sw)``, ``thresholds`` (K,)."""
         if acts.dim() != 4 or acts.shape[1] != self.num_units:
             raise ValueError(f"Expected `acts` of shape (B, {self.num_units}, h, w), but got {tuple(acts.shape)}")
         if planes.dim() != 4 or planes.shape[0] != acts.shape[0]:

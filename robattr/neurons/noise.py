@@ -7,9 +7,9 @@ from typing import Literal
 import numpy as np
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
 
 from robattr.data.broden import BrodenDataset
+from robattr.neurons.phases import track
 from robattr.neurons.storage import Poisoning, Storage, check_storage, prepare_out_dir, store_images
 
 NoiseKind = Literal["gaussian", "uniform", "bernoulli"]
@@ -99,9 +99,7 @@ class NoiseCorruption:
         """Write the poisoned images of ``dataset`` under ``out_dir``; ``Poisoning.dataset(dataset)`` reads them."""
         prepare_out_dir(out_dir)
         poisoned: list[int] = []
-        for batch in tqdm(
-            dataset.loader(self.batch_size, images_only=True), desc="noise", disable=not progress, leave=False
-        ):
+        for batch in track(dataset.loader(self.batch_size, images_only=True), f"{self.kind} noise", progress):
             chosen = [i for i in batch.indices.tolist() if self.selected(i)]
             if not chosen:
                 continue
@@ -112,4 +110,7 @@ class NoiseCorruption:
         return Poisoning(out_dir, poisoned, len(dataset))
 
     def __repr__(self) -> str:
-        return f"NoiseCorruption(kind={self.kind!r}, sigma={self.sigma}, fraction={self.fraction}, storage={self.storage!r}, seed={self.seed})"
+        return (
+            f"NoiseCorruption(kind={self.kind!r}, sigma={self.sigma}, fraction={self.fraction}, "
+            f"storage={self.storage!r}, seed={self.seed})"
+        )

@@ -116,6 +116,8 @@ class StreamingQuantile:
 
     def update(self, values: Tensor) -> None:
         """Account for a batch ``(B, K, ...)`` of the current pass."""
+        if self.done:
+            raise RuntimeError("Expected more passes to be needed, but every quantile is known: read `result`")
         if values.dim() < 2:
             raise ValueError(f"Expected `values` of shape (B, K, ...), but got {tuple(values.shape)}")
         if self.passes == 0 and self._units < 0:

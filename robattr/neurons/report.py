@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 import math
 import os
 from typing import Any
@@ -14,6 +13,7 @@ from torch import nn
 from robattr.data.broden import BrodenDataset
 from robattr.neurons.dissection import DissectionResult
 from robattr.neurons.exemplars import exemplar_masks
+from robattr.neurons.outputs import atomic_file, write_json
 
 
 def result_rows(result: DissectionResult, top: int = 5) -> list[dict[str, Any]]:
@@ -56,13 +56,13 @@ def _finite(x: float) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def save_result(result: DissectionResult, out_dir: str) -> None:
-    """Write ``tally.csv``, ``result.json`` (summary and per-unit rows) and ``result.pt`` (reload with
-    :meth:`DissectionResult.load`) under ``out_dir``.
+def save_result(result: DissectionResult, out_dir: str, metadata: dict[str, Any] | None = None) -> None:
+    """Write ``tally.csv``, ``result.json`` (summary, per-unit rows and ``metadata``: what produced the result) and
+    ``result.pt`` (reload with :meth:`DissectionResult.load`) under ``out_dir``, each file atomically.
     """
     os.makedirs(out_dir, exist_ok=True)
     rows = result_rows(result)
-    with open(os.path.join(out_dir, "tally.csv"), "w", newline="", encoding="utf-8") as f:
+    with atomic_file(os.path.join(out_dir, "tally.csv")) as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
@@ -74,18 +74,20 @@ def save_result(result: DissectionResult, out_dir: str) -> None:
         "score_threshold": result.score_threshold,
         "interpretable_units": int(result.interpretable.sum()),
         "categories": result.categories,
+        "metadata": {**(result.fingerprint or {}), **(metadata or {})},
         "units": [{k: (_finite(v) if isinstance(v, float) else v) for k, v in row.items()} for row in rows],
     }
-    with open(os.path.join(out_dir, "result.json"), "w", encoding="utf-8") as f:
-        json.dump(summary, f, indent=1)
-    torch.save(result.state_dict(), os.path.join(out_dir, "result.pt"))
+    write_json(os.path.join(out_dir, "result.json"), summary)
+    with atomic_file(os.path.join(out_dir, "result.pt"), "wb") as f:
+        torch.save(result.state_dict(), f)
 
 
 def label_table(result: DissectionResult, max_units: int | None = None) -> str:
     """A markdown table ``unit | label | category | IoU`` sorted by IoU (descending, ties by unit)."""
     order = sorted(range(result.num_units), key=lambda k: (-float(result.score[k]), k))[:max_units]
     lines = [
-        f"**{result.layer}**: {int(result.interpretable.sum())} / {result.num_units} units with IoU > {result.score_threshold}",
+        f"**{result.layer}**: {int(result.interpretable.sum())} / {result.num_units} units with IoU > "
+        f"{result.score_threshold}",
         "",
         "| unit | label | category | IoU |",
         "|---:|---|---|---:|",

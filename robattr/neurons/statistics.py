@@ -7,11 +7,11 @@ from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
 from robattr.data.broden import BrodenBatch, BrodenDataset
 from robattr.models.utils import eval_mode, to_model
 from robattr.neurons.hooks import LayerActivations
+from robattr.neurons.phases import track
 from robattr.neurons.quantile import StreamingQuantile
 
 
@@ -63,7 +63,7 @@ def activation_batches(
     """Yield ``(activations (B, K, h, w), batch)`` over ``dataset`` in order, on the model's device, without grad."""
     acts_fn = layer if isinstance(layer, LayerActivations) else LayerActivations(model, layer)
     loader = dataset.loader(batch_size, num_workers, images_only=images_only)
-    for batch in tqdm(loader, desc=desc, disable=not progress, leave=False, unit="batch"):
+    for batch in track(loader, desc or f"{acts_fn.layer}: activations", progress):
         with torch.no_grad():
             acts = acts_fn(to_model(model, batch.images))
         yield acts, batch
@@ -106,6 +106,10 @@ def unit_statistics(
         ((6,), (6, 3))
     """
     acts_fn = LayerActivations(model, layer)
+    if len(dataset) == 0:
+        raise ValueError(
+            f"Expected `dataset` to hold at least one image, but got an empty probing set ({dataset.root!r})"
+        )
     sq, top = StreamingQuantile(1.0 - quantile, capacity=capacity), TopExemplars(top_k)
     with eval_mode(model):
         while not sq.done:
@@ -117,5 +121,6 @@ def unit_statistics(
                 if sq.passes == 0:
                     top.update(acts.amax(dim=(2, 3)), batch.indices)
             sq.end_pass()
-    assert top.values is not None and top.indices is not None
+    if top.values is None or top.indices is None:  # cannot happen after a pass over a non-empty set
+        raise RuntimeError(f"Expected the first pass over {dataset.root!r} to see every image, but it saw none")
     return UnitStatistics(sq.result, top.values, top.indices, sq.passes)

@@ -21,6 +21,7 @@ from PIL import Image
 from torch import Tensor
 
 from robattr.data.broden import JPEG_SUFFIX, LOSSLESS_SUFFIX, BrodenDataset
+from robattr.neurons.outputs import atomic_file
 
 Storage = Literal["lossless", "jpeg"]
 STORAGES: tuple[str, ...] = ("lossless", "jpeg")
@@ -67,17 +68,21 @@ def override_path(out_dir: str, image: str, storage: Storage) -> str:
 
 
 def store_images(images: Tensor, names: Sequence[str], out_dir: str, storage: Storage) -> None:
-    """Write corrupted ``images`` ``(B, 3, H, W)`` in ``[0, 1]`` under ``out_dir`` for the originals ``names``."""
+    """Write corrupted ``images`` ``(B, 3, H, W)`` in ``[0, 1]`` under ``out_dir`` for the originals ``names``.
+
+    Each file is written to a temporary name and moved into place (:func:`robattr.neurons.outputs.atomic_file`).
+    """
     check_storage(storage)
     if images.shape[0] != len(names):
         raise ValueError(f"Expected one name per image ({images.shape[0]}), but got {len(names)}")
     for image, name in zip(images.detach().cpu(), names):
         path = override_path(out_dir, name, storage)
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        if storage == "lossless":
-            torch.save(image.float().clone(), path)
-        else:
-            Image.fromarray(to_uint8_truncated(image)).save(path, format="JPEG")
+        with atomic_file(path, "wb", sync=False) as f:  # a kill never leaves a torn image for a later run to read
+            if storage == "lossless":
+                torch.save(image.float().clone(), f)
+            else:
+                Image.fromarray(to_uint8_truncated(image)).save(f, format="JPEG")
 
 
 class Poisoning:
@@ -119,7 +124,8 @@ def prepare_out_dir(out_dir: str) -> None:
     if os.path.isdir(images) and os.listdir(images):
         if not os.path.isfile(marker):
             raise ValueError(
-                f"Expected `out_dir` to be a new directory or one written by robattr, but got {out_dir!r} with foreign files in images/"
+                f"Expected `out_dir` to be a new directory or one written by robattr, but got {out_dir!r} with foreign "
+                "files in images/"
             )
         shutil.rmtree(images)
     os.makedirs(images, exist_ok=True)
