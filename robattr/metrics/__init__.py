@@ -16,7 +16,7 @@ from robattr.metrics.rank_correlation import KendallTau, SpearmanRho
 from robattr.metrics.sanity import SanityCheck
 from robattr.metrics.sensitivity import SensitivityN
 from robattr.metrics.topk import LENSPrecision, LENSRecall, TopKIntersection
-from robattr.metrics.topk_div import LENSPrecisionDiv, LENSRecallDiv, TopKDivIntersection
+from robattr.metrics.topk_div import LENSPrecisionDiv, LENSRecallDiv, TopKDivIntersection, TopKDivScores
 
 __all__ = [
     # attribution robustness (clean vs perturbed maps)
@@ -26,6 +26,7 @@ __all__ = [
     "TopKDivIntersection",
     "LENSRecallDiv",
     "LENSPrecisionDiv",
+    "TopKDivScores",
     "KendallTau",
     "SpearmanRho",
     "CenterOfMassShift",

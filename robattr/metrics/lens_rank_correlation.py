@@ -6,20 +6,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from torch import Tensor
-
-from robattr.metrics._base import _MeanOverSamples
 from robattr.metrics.functional._checks import _check_radius
-from robattr.metrics.functional.lens_rank_correlation import _lens_kendall_tau_update, _lens_spearman_update
+from robattr.metrics.rank_correlation import _RankCorrelationFamily
 
 
-class LENSKendallTau(_MeanOverSamples):
+class _LENSRankCorrelation(_RankCorrelationFamily):
+    """The LENS rank variants: the rank-correlation family with a ``radius``; subclasses set ``_kind``."""
+
+    def __init__(self, radius: int = 1, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        _check_radius(radius)
+        self.radius = radius
+
+
+class LENSKendallTau(_LENSRankCorrelation):
     r"""Mean Kendall tau-b between the ``(2r + 1)^2`` max-filtered clean and perturbed maps (**robattr's variant**).
 
     .. math:: \tau_b(\mathrm{maxpool}_{2r+1}(a), \mathrm{maxpool}_{2r+1}(a'))
 
     Kamath et al. (AAAI 2024) name a LENS-Kendall but define it nowhere retrieved; this construction is robattr's
-    own (spec section 4.7) and must be reported as such. ``radius=0`` is :class:`KendallTau`.
+    own (see ``docs/metrics.md``) and must be reported as such. ``radius=0`` is :class:`KendallTau`.
 
     As input to ``forward`` and ``update`` the metric accepts ``clean`` ``(N, H, W)``, ``perturbed`` ``(N, H, W)``
     and an optional bool ``valid`` ``(N,)`` marking the samples to count.
@@ -41,27 +47,14 @@ class LENSKendallTau(_MeanOverSamples):
         tensor(0.3736)
     """
 
-    higher_is_better = True
-    plot_lower_bound = -1.0
-    plot_upper_bound = 1.0
 
-    def __init__(self, radius: int = 1, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        _check_radius(radius)
-        self.radius = radius
-
-    def update(self, clean: Tensor, perturbed: Tensor, valid: Tensor | None = None) -> None:
-        """Add the LENS-Kendall of a batch of map pairs."""
-        self._accumulate(*_lens_kendall_tau_update(clean, perturbed, self.radius, valid))
-
-
-class LENSSpearmanRho(_MeanOverSamples):
+class LENSSpearmanRho(_LENSRankCorrelation):
     r"""Mean Spearman rho between the ``(2r + 1)^2`` max-filtered clean and perturbed maps (**robattr's variant**).
 
     .. math:: \rho(\mathrm{maxpool}_{2r+1}(a), \mathrm{maxpool}_{2r+1}(a'))
 
     Kamath et al. (AAAI 2024) name a LENS-Spearman but define it nowhere retrieved; this construction is robattr's
-    own (spec section 4.7) and must be reported as such. ``radius=0`` is :class:`SpearmanRho`.
+    own (see ``docs/metrics.md``) and must be reported as such. ``radius=0`` is :class:`SpearmanRho`.
 
     As input to ``forward`` and ``update`` the metric accepts ``clean`` ``(N, H, W)``, ``perturbed`` ``(N, H, W)``
     and an optional bool ``valid`` ``(N,)`` marking the samples to count.
@@ -83,15 +76,4 @@ class LENSSpearmanRho(_MeanOverSamples):
         tensor(0.3845)
     """
 
-    higher_is_better = True
-    plot_lower_bound = -1.0
-    plot_upper_bound = 1.0
-
-    def __init__(self, radius: int = 1, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        _check_radius(radius)
-        self.radius = radius
-
-    def update(self, clean: Tensor, perturbed: Tensor, valid: Tensor | None = None) -> None:
-        """Add the LENS-Spearman of a batch of map pairs."""
-        self._accumulate(*_lens_spearman_update(clean, perturbed, self.radius, valid))
+    _kind = "spearman"

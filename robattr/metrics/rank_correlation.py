@@ -7,10 +7,26 @@ from __future__ import annotations
 from torch import Tensor
 
 from robattr.metrics._base import _MeanOverSamples
-from robattr.metrics.functional.rank_correlation import _kendall_tau_update, _spearman_update
+from robattr.metrics.functional.rank_correlation import _rank_correlation_update
 
 
-class KendallTau(_MeanOverSamples):
+class _RankCorrelationFamily(_MeanOverSamples):
+    """One body for Kendall tau-b and Spearman rho, plain or (``radius > 0``) of max-filtered maps: subclasses set
+    ``_kind`` (and robattr's LENS variants take a ``radius``).
+    """
+
+    higher_is_better = True
+    plot_lower_bound = -1.0
+    plot_upper_bound = 1.0
+    _kind = "kendall"
+    radius = 0
+
+    def update(self, clean: Tensor, perturbed: Tensor, valid: Tensor | None = None) -> None:
+        """Add the correlations of a batch of map pairs ``(N, H, W)``, counting the samples marked by ``valid``."""
+        self._accumulate(*_rank_correlation_update(clean, perturbed, self._kind, self.radius, valid))
+
+
+class KendallTau(_RankCorrelationFamily):
     r"""Mean over images of Kendall's tau-b between each clean map and its perturbed map.
 
     .. math:: \tau_b = \frac{n_c - n_d}{\sqrt{(n_0 - n_1)(n_0 - n_2)}}
@@ -35,16 +51,8 @@ class KendallTau(_MeanOverSamples):
         tensor(0.3333)
     """
 
-    higher_is_better = True
-    plot_lower_bound = -1.0
-    plot_upper_bound = 1.0
 
-    def update(self, clean: Tensor, perturbed: Tensor, valid: Tensor | None = None) -> None:
-        """Add the Kendall tau-b of a batch of map pairs."""
-        self._accumulate(*_kendall_tau_update(clean, perturbed, valid))
-
-
-class SpearmanRho(_MeanOverSamples):
+class SpearmanRho(_RankCorrelationFamily):
     r"""Mean over images of Spearman's rho between each clean map and its perturbed map.
 
     .. math:: \rho = \mathrm{corr}(\mathrm{rank}(a), \mathrm{rank}(a'))
@@ -67,10 +75,4 @@ class SpearmanRho(_MeanOverSamples):
         tensor(0.6000)
     """
 
-    higher_is_better = True
-    plot_lower_bound = -1.0
-    plot_upper_bound = 1.0
-
-    def update(self, clean: Tensor, perturbed: Tensor, valid: Tensor | None = None) -> None:
-        """Add the Spearman rho of a batch of map pairs."""
-        self._accumulate(*_spearman_update(clean, perturbed, valid))
+    _kind = "spearman"

@@ -8,10 +8,33 @@ from torch import Tensor
 
 from robattr.metrics._base import _MeanOverSamples
 from robattr.metrics.functional._checks import _check_flag, _check_k, _check_radius
-from robattr.metrics.functional.topk import _lens_precision_update, _lens_recall_update, _topk_intersection_update
+from robattr.metrics.functional.topk import _topk_family_update
 
 
-class TopKIntersection(_MeanOverSamples):
+class _TopKFamily(_MeanOverSamples):
+    """One body for top-k intersection, LENS-recall and LENS-precision: subclasses set ``_precision`` (and the
+    top-k intersection fixes ``radius=0``).
+    """
+
+    higher_is_better = True
+    plot_lower_bound = 0.0
+    plot_upper_bound = 1.0
+    _precision = False
+
+    def __init__(self, k: int, radius: int = 1, flat_index: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        _check_k(k)
+        _check_radius(radius)
+        _check_flag(flat_index, "flat_index")
+        self.k, self.radius, self.flat_index = k, radius, flat_index
+
+    def update(self, clean: Tensor, perturbed: Tensor, valid: Tensor | None = None) -> None:
+        """Add the scores of a batch of map pairs ``(N, H, W)``, counting the samples marked by ``valid``."""
+        scores = _topk_family_update(clean, perturbed, self.k, self.radius, self.flat_index, self._precision, valid)
+        self._accumulate(*scores)
+
+
+class TopKIntersection(_TopKFamily):
     r"""Mean top-k intersection between clean and perturbed attribution maps.
 
     .. math:: \mathrm{TopK}(a, a') = |T_k(a) \cap T_k(a')| / k
@@ -41,21 +64,11 @@ class TopKIntersection(_MeanOverSamples):
         tensor(0.5000)
     """
 
-    higher_is_better = True
-    plot_lower_bound = 0.0
-    plot_upper_bound = 1.0
-
     def __init__(self, k: int, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        _check_k(k)
-        self.k = k
-
-    def update(self, clean: Tensor, perturbed: Tensor, valid: Tensor | None = None) -> None:
-        """Add the top-k intersections of a batch of map pairs."""
-        self._accumulate(*_topk_intersection_update(clean, perturbed, self.k, valid))
+        super().__init__(k, radius=0, **kwargs)
 
 
-class LENSRecall(_MeanOverSamples):
+class LENSRecall(_TopKFamily):
     r"""Mean r-LENS-recall@k: fraction of the perturbed top-k lying near the clean top-k.
 
     .. math:: R_r(a, a') = |N_r(T_k(a)) \cap T_k(a')| / k
@@ -87,23 +100,8 @@ class LENSRecall(_MeanOverSamples):
         tensor(1.)
     """
 
-    higher_is_better = True
-    plot_lower_bound = 0.0
-    plot_upper_bound = 1.0
 
-    def __init__(self, k: int, radius: int = 1, flat_index: bool = False, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        _check_k(k)
-        _check_radius(radius)
-        _check_flag(flat_index, "flat_index")
-        self.k, self.radius, self.flat_index = k, radius, flat_index
-
-    def update(self, clean: Tensor, perturbed: Tensor, valid: Tensor | None = None) -> None:
-        """Add the LENS-recall of a batch of map pairs."""
-        self._accumulate(*_lens_recall_update(clean, perturbed, self.k, self.radius, self.flat_index, valid))
-
-
-class LENSPrecision(_MeanOverSamples):
+class LENSPrecision(_TopKFamily):
     r"""Mean r-LENS-prec@k: fraction of the clean top-k lying near the perturbed top-k.
 
     .. math:: P_r(a, a') = |T_k(a) \cap N_r(T_k(a'))| / k = R_r(a', a)
@@ -131,17 +129,4 @@ class LENSPrecision(_MeanOverSamples):
         tensor(1.)
     """
 
-    higher_is_better = True
-    plot_lower_bound = 0.0
-    plot_upper_bound = 1.0
-
-    def __init__(self, k: int, radius: int = 1, flat_index: bool = False, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        _check_k(k)
-        _check_radius(radius)
-        _check_flag(flat_index, "flat_index")
-        self.k, self.radius, self.flat_index = k, radius, flat_index
-
-    def update(self, clean: Tensor, perturbed: Tensor, valid: Tensor | None = None) -> None:
-        """Add the LENS-precision of a batch of map pairs."""
-        self._accumulate(*_lens_precision_update(clean, perturbed, self.k, self.radius, self.flat_index, valid))
+    _precision = True

@@ -17,6 +17,7 @@ from robattr.metrics import (
     MeanScore,
     SpearmanRho,
     TopKDivIntersection,
+    TopKDivScores,
     TopKIntersection,
 )
 from tests.helpers.testers import run_in_processes, shard_compute
@@ -34,7 +35,10 @@ MAP_METRICS = [
     (LENSSpearmanRho, {"radius": 1}),
     (CenterOfMassShift, {}),
 ]
-STATS_ONLY_METRICS: list = []  # multi-output metrics, checked through compute_stats only
+STATS_ONLY_METRICS: list = [  # multi-output metrics, checked through compute_stats only
+    (TopKDivScores, {"k": 6, "radii": [1, 2], "pool": 40}),
+    (TopKDivScores, {"k": 5, "radii": [1], "selection": "released", "flat_index": True}),
+]
 
 
 @pytest.mark.ddp

@@ -7,13 +7,14 @@ import itertools
 import pytest
 import torch
 
-from robattr.metrics import LENSPrecisionDiv, LENSRecallDiv, TopKDivIntersection
+from robattr.metrics import LENSPrecisionDiv, LENSRecallDiv, TopKDivIntersection, TopKDivScores
 from robattr.metrics.functional import (
     _utils,
     lens_precision_div,
     lens_recall_div,
     topk_div_intersection,
     topk_div_mask,
+    topk_div_scores,
     topk_mask,
 )
 from tests.helpers.testers import check_metric_class, whole
@@ -154,3 +155,87 @@ def test_classes_accumulate_like_functional(make_metric, function, with_valid: b
     perturbed = clean + 0.2 * _maps(9, 10, 9, 9, "float")
     valid = torch.tensor([True, True, False, True, False, True, True, False, True, True]) if with_valid else None
     check_metric_class(make_metric(), function, (clean, perturbed), valid)
+
+
+@pytest.mark.parametrize("selection", ["greedy", "released"])
+def test_scores_metric_equals_the_separate_metrics(selection: str) -> None:
+    clean = _maps(10, 9, 12, 11, "sparse")
+    perturbed = clean.roll(1, 1) + 0.2 * _maps(11, 9, 12, 11, "float")
+    valid = torch.tensor([True, False, True, True, True, False, True, True, True])
+    radii, pool = [2, 0, 1], 60
+    metric = TopKDivScores(k=6, radii=radii, topk_div_radius=1, pool=pool, flat_index=True, selection=selection)
+    separate = {"topk_div": TopKDivIntersection(k=6, radius=1, pool=pool, selection=selection)}
+    for r in radii:
+        separate[f"lens_recall_div_r{r}"] = LENSRecallDiv(6, r, pool, True, selection)
+        separate[f"lens_prec_div_r{r}"] = LENSPrecisionDiv(6, r, pool, True, selection)
+    for lo, hi in ((0, 4), (4, 9)):
+        metric.update(clean[lo:hi], perturbed[lo:hi], valid=valid[lo:hi])
+        for m in separate.values():
+            m.update(clean[lo:hi], perturbed[lo:hi], valid=valid[lo:hi])
+    got, stats = metric.compute(), metric.compute_stats()
+    assert list(got) == list(separate)  # the evaluation job's column names, in order
+    for name, m in separate.items():
+        assert torch.equal(got[name], m.compute()), name
+        for stat in ("mean", "se", "n"):
+            torch.testing.assert_close(stats[name][stat], m.compute_stats()[stat])
+    functional = topk_div_scores(clean[valid], perturbed[valid], 6, radii, 1, pool, True, selection)
+    for name in separate:
+        torch.testing.assert_close(functional[name], got[name])
+
+
+def test_scores_metric_takes_the_selections_made_once() -> None:
+    clean = _maps(12, 8, 10, 10, "sparse")
+    perturbed = clean + 0.3 * _maps(13, 8, 10, 10, "float")
+    keep = torch.tensor([True, True, False, True, False, True, True, True])
+    fresh, given = TopKDivScores(k=5, radii=[1, 2]), TopKDivScores(k=5, radii=[1, 2])
+    assert fresh.selection_radii == (1, 2)
+    selected = (given.select(clean), given.select(perturbed))  # once for all the maps
+    assert set(selected[0]) == {1, 2} and torch.equal(selected[0][2], topk_div_mask(clean, 5, 2))
+    fresh.update(clean[keep], perturbed[keep])
+    given.update(
+        clean[keep],
+        perturbed[keep],
+        clean_selection={r: m[keep] for r, m in selected[0].items()},
+        perturbed_selection={r: m[keep] for r, m in selected[1].items()},
+    )
+    for name, value in fresh.compute().items():
+        assert torch.equal(value, given.compute()[name]), name
+    with pytest.raises(
+        ValueError,
+        match=whole("Expected `clean_selection` to map radius 2 to a bool tensor of shape (8, 10, 10), but got None"),
+    ):
+        given.update(clean, perturbed, clean_selection={1: selected[0][1]}, perturbed_selection=selected[1])
+
+
+def test_scores_metric_in_a_collection_keeps_the_column_names() -> None:
+    from torchmetrics import MetricCollection
+
+    from robattr.metrics import TopKIntersection
+
+    collection = MetricCollection({"topk": TopKIntersection(k=4), "div": TopKDivScores(k=4, radii=[1, 2])})
+    clean = _maps(14, 3, 8, 8, "float")
+    collection.update(clean, clean.flip(2))
+    names = {"topk", "topk_div", "lens_recall_div_r1", "lens_prec_div_r1", "lens_recall_div_r2", "lens_prec_div_r2"}
+    assert set(collection.compute()) == names
+
+
+def test_scores_metric_errors() -> None:
+    with pytest.raises(
+        ValueError, match=whole("Expected `radii` to be a list of distinct non-negative integers, but got [1, 1]")
+    ):
+        TopKDivScores(k=4, radii=[1, 1])
+    with pytest.raises(
+        ValueError, match=whole("Expected `radii` to be a list of distinct non-negative integers, but got -1")
+    ):
+        TopKDivScores(k=4, radii=[-1])
+    with pytest.raises(
+        TypeError, match=whole("Expected `topk_div_radius` to be None or a non-negative integer, but got 1.0")
+    ):
+        TopKDivScores(k=4, topk_div_radius=1.0)  # type: ignore[arg-type]
+    with pytest.raises(
+        ValueError, match=whole("Expected `selection` to be one of ['greedy', 'released'], but got 'paper'")
+    ):
+        TopKDivScores(k=4, selection="paper")  # type: ignore[arg-type]
+    metric = TopKDivScores(k=1000, radii=[1])
+    with pytest.raises(ValueError, match=whole("Expected `k` to be an integer in [1, 783], but got 1000")):
+        metric.update(torch.rand(2, 28, 28), torch.rand(2, 28, 28))

@@ -5,7 +5,8 @@ the :mod:`robattr.metrics` classes) and public functions taking ``reduction="mea
 
 - :mod:`.masks`: ``topk_mask`` and ``neighbourhood_mask``, the pixel sets the metrics (and attacks) use;
 - :mod:`.topk`: top-k intersection, LENS-recall and LENS-precision (Ghorbani et al. 2019; Kamath et al. 2024);
-- :mod:`.topk_div`: top-k-div selection and its intersection / LENS metrics (Kamath et al. 2024);
+- :mod:`.topk_div`: top-k-div selection (greedy, or the released code's) and its intersection / LENS metrics
+  (Kamath et al. 2024), all of them at once from one selection per map with ``topk_div_scores``;
 - :mod:`.rank_correlation`: batched Kendall tau-b and Spearman rho;
 - :mod:`.lens_rank_correlation`: robattr's own LENS-Kendall / LENS-Spearman variant (max-filtered maps);
 - :mod:`.center_of_mass`: centre of mass and its dislocation (Ghorbani et al. 2019);
@@ -13,13 +14,15 @@ the :mod:`robattr.metrics` classes) and public functions taking ``reduction="mea
   sanity check); the caller runs the model on the inputs these build (the randomised models come from
   :mod:`robattr.models.randomization`).
 
-Ties in every top-k set are broken by value descending, then flat (row-major) index ascending.
+Ties in every top-k set are broken by value descending, then flat (row-major) index ascending. With
+``validate_args`` (the default) NaN or infinite maps are a ``ValueError``: they are errors, not numbers to score;
+:func:`~robattr.metrics.functional.masks.degenerate_maps` finds the maps (non-finite or constant) to leave out.
 """
 
 from robattr.metrics.functional.center_of_mass import center_of_mass, center_of_mass_shift
 from robattr.metrics.functional.diffid import diffid, diffid_inputs, diffid_keep_masks
 from robattr.metrics.functional.lens_rank_correlation import lens_kendall_tau, lens_spearman
-from robattr.metrics.functional.masks import neighbourhood_mask, topk_mask
+from robattr.metrics.functional.masks import degenerate_maps, neighbourhood_mask, topk_mask
 from robattr.metrics.functional.rank_correlation import kendall_tau, spearman
 from robattr.metrics.functional.sanity import sanity_rank_correlation
 from robattr.metrics.functional.sensitivity import sensitivity_n, sensitivity_n_inputs, sensitivity_n_masks
@@ -29,12 +32,14 @@ from robattr.metrics.functional.topk_div import (
     lens_recall_div,
     topk_div_intersection,
     topk_div_mask,
+    topk_div_scores,
 )
 
 __all__ = [
     # attribution robustness: top-k family (Ghorbani et al. 2019, Kamath et al. 2024)
     "topk_mask",
     "neighbourhood_mask",
+    "degenerate_maps",
     "topk_intersection",
     "lens_recall",
     "lens_precision",
@@ -42,6 +47,7 @@ __all__ = [
     "topk_div_intersection",
     "lens_recall_div",
     "lens_precision_div",
+    "topk_div_scores",
     # attribution robustness: rank correlations and centre of mass
     "kendall_tau",
     "spearman",

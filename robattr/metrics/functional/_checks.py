@@ -1,4 +1,5 @@
-"""Argument and tensor checks shared by the functional metrics (private).
+"""Map-specific argument checks of the functional metrics (private); integers, choices and flags go through
+:mod:`robattr.checks`.
 
 Every message follows the house template ``Expected `name` to be ..., but got value`` so a test can match it whole.
 """
@@ -8,74 +9,72 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from robattr.checks import check_bool, check_choice, check_finite, check_int, check_optional_int, check_tensor
+
 _REDUCTIONS = ("mean", "none")
-
-
-def _is_int(value: object) -> bool:
-    """Whether ``value`` is a Python integer (``bool`` excluded)."""
-    return isinstance(value, int) and not isinstance(value, bool)
+SELECTIONS = ("greedy", "released")
 
 
 def _check_maps(clean: Tensor, perturbed: Tensor) -> None:
-    """Check two batches of 2-D maps: tensors of the same 3-D shape ``(N, H, W)``."""
-    for name, value in (("clean", clean), ("perturbed", perturbed)):
-        if not isinstance(value, Tensor):
-            raise TypeError(f"Expected `{name}` to be a torch.Tensor, but got {type(value).__name__}")
+    """Check two batches of 2-D maps: finite tensors of the same 3-D shape ``(N, H, W)``."""
+    check_tensor("clean", clean)
+    check_tensor("perturbed", perturbed)
     _check_map_batch(clean, "clean")
     if clean.shape != perturbed.shape:
         raise ValueError(
             f"Expected `clean` and `perturbed` to have the same shape, but got {tuple(clean.shape)}"
             f" and {tuple(perturbed.shape)}"
         )
+    check_finite("perturbed", perturbed)
 
 
-def _check_map_batch(maps: Tensor, name: str = "maps") -> None:
-    """Check one batch of 2-D maps of shape ``(N, H, W)``."""
-    if not isinstance(maps, Tensor):
-        raise TypeError(f"Expected `{name}` to be a torch.Tensor, but got {type(maps).__name__}")
-    if maps.dim() != 3:
-        raise ValueError(f"Expected `{name}` to be a 3-D tensor of shape (N, H, W), but got shape {tuple(maps.shape)}")
+def _check_map_batch(maps: Tensor, name: str = "maps", finite: bool = True) -> None:
+    """Check one batch of 2-D maps of shape ``(N, H, W)``, finite unless ``finite=False`` (boolean masks)."""
+    check_tensor(name, maps, 3, "(N, H, W)")
+    if finite:
+        check_finite(name, maps)
+
+
+def _check_non_negative(maps: Tensor, name: str) -> None:
+    """Check that a batch of maps holds no negative value (the centre of mass weighs pixels by their value)."""
+    if maps.numel() and bool((maps < 0).any()):
+        raise ValueError(
+            f"Expected `{name}` to be non-negative (a map such as sum_c |A|), but got a minimum of {float(maps.min())}"
+        )
 
 
 def _check_k(k: object, num_pixels: int | None = None) -> None:
     """Check ``k``: an integer in ``[1, num_pixels - 1]`` (only ``k >= 1`` while the map size is unknown)."""
     if num_pixels is None:
-        if not _is_int(k) or k < 1:
-            exc = ValueError if _is_int(k) else TypeError
-            raise exc(f"Expected `k` to be a positive integer, but got {k!r}")
-        return
-    if not _is_int(k) or not 1 <= k <= num_pixels - 1:
-        exc = ValueError if _is_int(k) else TypeError
-        raise exc(f"Expected `k` to be an integer in [1, {num_pixels - 1}], but got {k!r}")
+        check_int("k", k, 1, what="a positive integer")
+    else:
+        check_int("k", k, 1, num_pixels - 1)
 
 
 def _check_radius(radius: object) -> None:
     """Check the Chebyshev radius of the LENS / top-k-div neighbourhood: a non-negative integer."""
-    if not _is_int(radius) or radius < 0:
-        exc = ValueError if _is_int(radius) else TypeError
-        raise exc(f"Expected `radius` to be a non-negative integer, but got {radius!r}")
+    check_int("radius", radius, 0, what="a non-negative integer")
 
 
 def _check_pool(pool: object, k: int, num_pixels: int | None = None) -> None:
     """Check the top-k-div candidate pool: ``None`` or an integer in ``[k, num_pixels]``."""
-    if pool is None:
-        return
     upper = "H*W" if num_pixels is None else str(num_pixels)
-    if not _is_int(pool) or pool < k or (num_pixels is not None and pool > num_pixels):
-        exc = ValueError if _is_int(pool) else TypeError
-        raise exc(f"Expected `pool` to be None or an integer in [{k}, {upper}], but got {pool!r}")
+    check_optional_int("pool", pool, k, num_pixels, what=f"None or an integer in [{k}, {upper}]")
 
 
 def _check_flag(value: object, name: str) -> None:
     """Check a boolean switch such as ``flat_index``."""
-    if not isinstance(value, bool):
-        raise TypeError(f"Expected `{name}` to be a bool, but got {value!r}")
+    check_bool(name, value)
+
+
+def _check_selection(selection: object) -> None:
+    """Check the top-k-div selection rule: ``"greedy"`` or ``"released"``."""
+    check_choice("selection", selection, SELECTIONS)
 
 
 def _check_reduction(reduction: object) -> None:
     """Check ``reduction`` against ``("mean", "none")``."""
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"Expected `reduction` to be one of {list(_REDUCTIONS)}, but got {reduction!r}")
+    check_choice("reduction", reduction, _REDUCTIONS)
 
 
 def _check_valid(valid: Tensor | None, num_samples: int) -> None:

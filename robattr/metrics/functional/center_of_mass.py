@@ -3,8 +3,11 @@
 ``C(a) = sum_p a[p] * (row_p, col_p) / sum_p a[p]``, the attribution-weighted mean pixel position (0-based row and
 column); for a map normalised to sum ``H W`` this is the paper's ``C(a) = (1/D) sum_p a[p] (row_p, col_p)``. The
 shift is ``|| trunc(C(clean)) - trunc(C(perturbed)) ||_2``: as in the reference code, both centres are truncated to
-integers before the Euclidean distance. Maps are expected non-negative (e.g. ``sum_c |A|``); a map summing to zero
-has the image centre ``((H - 1) / 2, (W - 1) / 2)`` as its centre, the centre of the uniform map it normalises to.
+integers before the Euclidean distance. Maps must be non-negative (e.g. ``sum_c |A|``): a signed map can sum to
+almost zero, and its "centre" then lies millions of pixels outside the image, so negative values are a
+``ValueError`` (with ``validate_args``; pass ``maps.abs()`` or ``maps.clamp_min(0)`` to choose a meaning). A map
+summing to zero has the image centre ``((H - 1) / 2, (W - 1) / 2)`` as its centre, the centre of the uniform map it
+normalises to.
 """
 
 from __future__ import annotations
@@ -12,7 +15,13 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from robattr.metrics.functional._checks import _check_map_batch, _check_maps, _check_reduction, _check_valid
+from robattr.metrics.functional._checks import (
+    _check_map_batch,
+    _check_maps,
+    _check_non_negative,
+    _check_reduction,
+    _check_valid,
+)
 from robattr.metrics.functional._utils import Reduction, _reduce, _score_dtype, _sum_valid
 
 
@@ -27,7 +36,8 @@ def center_of_mass(maps: Tensor, validate_args: bool = True) -> Tensor:
         validate_args: check the arguments (set ``False`` to skip the checks).
 
     Raises:
-        ValueError: if ``maps`` is not 3-D.
+        ValueError: if ``maps`` is not 3-D, holds NaN or infinite values, or a negative value.
+        TypeError: if ``maps`` is not a tensor.
 
     Example:
         >>> import torch
@@ -36,6 +46,7 @@ def center_of_mass(maps: Tensor, validate_args: bool = True) -> Tensor:
     """
     if validate_args:
         _check_map_batch(maps)
+        _check_non_negative(maps, "maps")
     n, h, w = maps.shape
     weights = maps.to(torch.float64)
     total = weights.sum((1, 2))
@@ -52,12 +63,18 @@ def _center_of_mass_shift_per_sample(clean: Tensor, perturbed: Tensor) -> Tensor
     return shift.norm(dim=1).to(_score_dtype(clean))
 
 
+def _check_com_args(clean: Tensor, perturbed: Tensor) -> None:
+    _check_maps(clean, perturbed)
+    _check_non_negative(clean, "clean")
+    _check_non_negative(perturbed, "perturbed")
+
+
 def _center_of_mass_shift_update(
     clean: Tensor, perturbed: Tensor, valid: Tensor | None = None, validate_args: bool = True
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Check the inputs and return ``(sum, sum of squares, count)`` of the shifts over the valid samples."""
     if validate_args:
-        _check_maps(clean, perturbed)
+        _check_com_args(clean, perturbed)
         _check_valid(valid, clean.shape[0])
     return _sum_valid(_center_of_mass_shift_per_sample(clean, perturbed), valid)
 
@@ -77,7 +94,9 @@ def center_of_mass_shift(
         validate_args: check the arguments (set ``False`` to skip the checks).
 
     Raises:
-        ValueError: if the shapes differ or are not 3-D, or ``reduction`` is unknown.
+        ValueError: if the shapes differ or are not 3-D, a map holds NaN, infinite or negative values, or
+            ``reduction`` is unknown.
+        TypeError: if a map is not a tensor.
 
     Example:
         >>> import torch
@@ -90,5 +109,5 @@ def center_of_mass_shift(
     """
     if validate_args:
         _check_reduction(reduction)
-        _check_maps(clean, perturbed)
+        _check_com_args(clean, perturbed)
     return _reduce(_center_of_mass_shift_per_sample(clean, perturbed), reduction)

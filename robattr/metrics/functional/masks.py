@@ -12,14 +12,26 @@ from torch import Tensor
 from robattr.metrics.functional._checks import _check_flag, _check_k, _check_map_batch, _check_radius
 
 
+def _rankable(maps: Tensor) -> Tensor:
+    """``maps`` with NaN as ``-inf`` (floating maps only).
+
+    NaN pixels then rank below every number, so a top-k set never loses members to a NaN (every comparison with NaN
+    is false).
+    """
+    if not maps.is_floating_point():
+        return maps
+    return torch.nan_to_num(maps, nan=float("-inf"), posinf=float("inf"), neginf=float("-inf"))
+
+
 def topk_mask(maps: Tensor, k: int, validate_args: bool = True) -> Tensor:
     """Boolean mask of the ``k`` largest entries of each map, ``T_k(a)``.
 
     Ties are broken deterministically: by value descending, then by flat (row-major) index ascending. So where many
     pixels tie at the ``k``-th value (the zeros of an MNIST IG map), the lowest flat indices enter the set. This is
     the order of a stable sort on ``-value`` (and of ``tf.nn.top_k``, unlike the reference code's ``np.argsort``).
-    Cost: one ``torch.topk`` for the ``k``-th value, then ``O(H W)`` comparisons and a cumulative sum. Maps must not
-    contain NaN.
+    Cost: one ``torch.topk`` for the ``k``-th value, then ``O(H W)`` comparisons and a cumulative sum. With
+    ``validate_args=False`` a NaN pixel ranks below every number (``-inf`` included), so the mask still holds ``k``
+    pixels.
 
     Args:
         maps: attribution maps ``(N, H, W)``.
@@ -30,8 +42,8 @@ def topk_mask(maps: Tensor, k: int, validate_args: bool = True) -> Tensor:
         A bool tensor ``(N, H, W)`` with exactly ``k`` ``True`` entries per map.
 
     Raises:
-        ValueError: if ``maps`` is not 3-D or ``k`` is out of range.
-        TypeError: if ``k`` is not an integer.
+        ValueError: if ``maps`` is not 3-D or holds NaN / infinite values, or ``k`` is out of range.
+        TypeError: if ``maps`` is not a tensor or ``k`` not an integer.
 
     Example:
         >>> import torch
@@ -42,7 +54,7 @@ def topk_mask(maps: Tensor, k: int, validate_args: bool = True) -> Tensor:
     if validate_args:
         _check_map_batch(maps)
         _check_k(k, maps.shape[-2] * maps.shape[-1])
-    flat = maps.flatten(1)
+    flat = _rankable(maps.flatten(1))
     kth = flat.topk(k, dim=1, sorted=False).values.amin(1, keepdim=True)
     above = flat > kth
     tied = flat == kth
@@ -57,10 +69,10 @@ def neighbourhood_mask(mask: Tensor, radius: int = 1, flat_index: bool = False, 
     Default (clean 2-D mode, Kamath et al.'s intent): the ``(2r + 1) x (2r + 1)`` window around each pixel of ``S``,
     clipped at the image border, computed as a separable binary dilation (``O(H W log r)`` shifted maxima).
 
-    ``flat_index=True`` reproduces the released LENS code (spec section 4.2): offsets ``d_row * W + d_col`` applied
-    to flat indices, so a window at column 0 or ``W - 1`` wraps to the neighbouring row, and every index outside
-    ``(0, H W)`` is dropped, so **pixel 0 is never in the neighbourhood** (even with ``radius=0``). Use it only to
-    agree with numbers produced by that code.
+    ``flat_index=True`` reproduces the released LENS code (its ``addwindowList``; see ``docs/metrics.md``): offsets
+    ``d_row * W + d_col`` applied to flat indices, so a window at column 0 or ``W - 1`` wraps to the neighbouring
+    row, and every index outside ``(0, H W)`` is dropped, so **pixel 0 is never in the neighbourhood** (even with
+    ``radius=0``). Use it only to agree with numbers produced by that code.
 
     Args:
         mask: boolean pixel sets ``(N, H, W)``.
@@ -89,7 +101,7 @@ def neighbourhood_mask(mask: Tensor, radius: int = 1, flat_index: bool = False, 
                  [1, 1, 0, 0]]], dtype=torch.int32)
     """
     if validate_args:
-        _check_map_batch(mask, "mask")
+        _check_map_batch(mask, "mask", finite=False)
         _check_radius(radius)
         _check_flag(flat_index, "flat_index")
     if flat_index:
@@ -120,18 +132,66 @@ def _window_max(x: Tensor, radius: int, dim: int, step: int = 1, fill: float = 0
     return torch.maximum(y.narrow(dim, 0, n), y.narrow(dim, (size - width) * step, n))
 
 
-def _flat_index_dilation(mask: Tensor, radius: int) -> Tensor:
-    """The reference code's window: flat offsets ``d_row * W + d_col``, keeping only indices in ``(0, H W)``.
+def _flat_window_max(x: Tensor, radius: int, width: int) -> Tensor:
+    """Per flat index ``p`` of ``x`` ``(N, D)``, the maximum over the released code's window ``p + dr * width + dc``
+    (``|dr|, |dc| <= radius``) restricted to ``[0, D)``; ``x`` must be non-negative (bool masks or integer keys).
 
     The offsets factor into a column pass (offsets ``-r..r``) and a row pass (offsets ``-rW..rW`` step ``W``); the
-    column pass runs on a copy padded by ``r`` on both sides so that intermediate positions just outside ``[0, H W)``
+    column pass runs on a copy padded by ``r`` on both sides so that intermediate positions just outside ``[0, D)``
     are kept, exactly as the reference code only filters the final indices.
     """
+    n, d = x.shape
+    pad = x.new_zeros(n, radius)
+    y = _window_max(_window_max(torch.cat([pad, x, pad], 1), radius, 1), radius, 1, step=width)
+    return y[:, radius : radius + d]
+
+
+def _flat_index_dilation(mask: Tensor, radius: int) -> Tensor:
+    """The reference code's window: flat offsets ``d_row * W + d_col``, keeping only indices in ``(0, H W)``."""
     n, h, w = mask.shape
-    d, r = h * w, radius
-    flat = mask.reshape(n, d).bool()
-    pad = flat.new_zeros(n, r)
-    x = _window_max(_window_max(torch.cat([pad, flat, pad], 1), r, 1), r, 1, step=w)
-    out = x[:, r : r + d].clone()
+    out = _flat_window_max(mask.reshape(n, h * w).bool(), radius, w).clone()
     out[:, 0] = False
     return out.view(n, h, w)
+
+
+def _max_filter(maps: Tensor, radius: int) -> Tensor:
+    """The ``(2r + 1)^2`` max filter of each map ``(N, H, W)``, clipped at the border."""
+    fill = float("-inf") if maps.is_floating_point() else torch.iinfo(maps.dtype).min
+    return _window_max(_window_max(maps, radius, -1, fill=fill), radius, -2, fill=fill)
+
+
+def degenerate_maps(maps: Tensor, validate_args: bool = True) -> Tensor:
+    """Which maps cannot be scored: any NaN or infinite value, or a constant map (all-zero ones included).
+
+    On a constant map every pixel ties, so its top-k, LENS and top-k-div sets are decided by the flat-index order
+    alone (the first ``k`` pixels): two unrelated all-zero maps (the IG maps of a model whose logits are NaN, or of
+    an image equal to the baseline) would score a perfect 1.0, and rank correlations are undefined (NaN). Count
+    these maps and leave them out (``valid=~degenerate_maps(maps)``) instead of scoring them.
+
+    Args:
+        maps: attribution maps ``(N, H, W)``, any values.
+        validate_args: check the arguments (set ``False`` to skip the checks).
+
+    Returns:
+        A bool tensor ``(N,)``, ``True`` for a degenerate map.
+
+    Raises:
+        TypeError: if ``maps`` is not a tensor.
+        ValueError: if ``maps`` is not 3-D.
+
+    Example:
+        >>> import torch
+        >>> maps = torch.tensor([[[1.0, 2.0]], [[0.0, 0.0]], [[3.0, float("nan")]], [[5.0, 5.0]]])
+        >>> degenerate_maps(maps)
+        tensor([False,  True,  True,  True])
+    """
+    if validate_args:
+        _check_map_batch(maps, finite=False)
+    flat = maps.flatten(1)
+    if flat.shape[1] == 0:
+        return torch.ones(flat.shape[0], dtype=torch.bool, device=maps.device)
+    non_finite = (
+        ~torch.isfinite(flat).all(1) if flat.is_floating_point() else torch.zeros_like(flat[:, 0], dtype=torch.bool)
+    )
+    constant = flat.amax(1) == flat.amin(1)
+    return non_finite | constant

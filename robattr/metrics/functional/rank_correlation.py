@@ -14,7 +14,8 @@ background.
   bit and are out of order, with cumulative sums, then stably partitions by that bit. ``O(D log D)`` time and
   ``O(D)`` memory per map (torchmetrics' ``KendallRankCorrCoef`` is ``O(D^2)``).
 
-A constant map has no defined correlation: the result is NaN, as in scipy. Maps must not contain NaN.
+A constant map has no defined correlation: the result is NaN, as in scipy. NaN or infinite maps are a
+``ValueError`` (with ``validate_args``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from robattr.metrics.functional._checks import _check_maps, _check_reduction, _check_valid
+from robattr.metrics.functional._checks import _check_maps, _check_radius, _check_reduction, _check_valid
 from robattr.metrics.functional._utils import (
     Reduction,
     _in_chunks,
@@ -31,6 +32,7 @@ from robattr.metrics.functional._utils import (
     _sort_rows,
     _sum_valid,
 )
+from robattr.metrics.functional.masks import _max_filter
 
 
 def _group_starts(sorted_values: Tensor) -> Tensor:
@@ -127,24 +129,49 @@ def _spearman_per_sample(clean: Tensor, perturbed: Tensor) -> Tensor:
     return _in_chunks(rho, clean, perturbed)
 
 
-def _kendall_tau_update(
-    clean: Tensor, perturbed: Tensor, valid: Tensor | None = None, validate_args: bool = True
-) -> tuple[Tensor, Tensor, Tensor]:
-    """Check the inputs and return ``(sum, sum of squares, count)`` of tau-b over the valid samples."""
-    if validate_args:
-        _check_maps(clean, perturbed)
-        _check_valid(valid, clean.shape[0])
-    return _sum_valid(_kendall_tau_per_sample(clean, perturbed), valid)
+_PER_SAMPLE = {"kendall": _kendall_tau_per_sample, "spearman": _spearman_per_sample}
 
 
-def _spearman_update(
-    clean: Tensor, perturbed: Tensor, valid: Tensor | None = None, validate_args: bool = True
+def _rank_correlation_per_sample(clean: Tensor, perturbed: Tensor, kind: str, radius: int = 0) -> Tensor:
+    """Kendall tau-b (``kind="kendall"``) or Spearman rho of each pair, of the ``(2r + 1)^2`` max-filtered maps when
+    ``radius > 0`` (robattr's LENS variant, :mod:`.lens_rank_correlation`); no checks.
+    """
+    if radius:
+        clean, perturbed = _max_filter(clean, radius), _max_filter(perturbed, radius)
+    return _PER_SAMPLE[kind](clean, perturbed)
+
+
+def _check_rank_args(clean: Tensor, perturbed: Tensor, radius: int) -> None:
+    _check_maps(clean, perturbed)
+    _check_radius(radius)
+
+
+def _rank_correlation_update(
+    clean: Tensor,
+    perturbed: Tensor,
+    kind: str,
+    radius: int = 0,
+    valid: Tensor | None = None,
+    validate_args: bool = True,
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """Check the inputs and return ``(sum, sum of squares, count)`` of rho over the valid samples."""
+    """Check the inputs and return ``(sum, sum of squares, count)`` of the correlations of the valid samples.
+
+    One body for the family: Kendall tau-b and Spearman rho, plain (``radius=0``) or of max-filtered maps.
+    """
     if validate_args:
-        _check_maps(clean, perturbed)
+        _check_rank_args(clean, perturbed, radius)
         _check_valid(valid, clean.shape[0])
-    return _sum_valid(_spearman_per_sample(clean, perturbed), valid)
+    return _sum_valid(_rank_correlation_per_sample(clean, perturbed, kind, radius), valid)
+
+
+def _rank_correlation(
+    clean: Tensor, perturbed: Tensor, kind: str, radius: int, reduction: Reduction, validate_args: bool
+) -> Tensor:
+    """The public functions' shared body: check, correlate, reduce."""
+    if validate_args:
+        _check_reduction(reduction)
+        _check_rank_args(clean, perturbed, radius)
+    return _reduce(_rank_correlation_per_sample(clean, perturbed, kind, radius), reduction)
 
 
 def kendall_tau(clean: Tensor, perturbed: Tensor, reduction: Reduction = "mean", validate_args: bool = True) -> Tensor:
@@ -162,7 +189,9 @@ def kendall_tau(clean: Tensor, perturbed: Tensor, reduction: Reduction = "mean",
         validate_args: check the arguments (set ``False`` to skip the checks).
 
     Raises:
-        ValueError: if the shapes differ or are not 3-D, or ``reduction`` is unknown.
+        ValueError: if the shapes differ or are not 3-D, a map holds NaN or infinite values, or ``reduction`` is
+            unknown.
+        TypeError: if a map is not a tensor.
 
     Example:
         >>> import torch
@@ -172,10 +201,7 @@ def kendall_tau(clean: Tensor, perturbed: Tensor, reduction: Reduction = "mean",
         >>> kendall_tau(clean, torch.tensor([[[0.0, 0.0], [0.0, 1.0]]]))  # ties in one map: tau-b
         tensor(0.7071)
     """
-    if validate_args:
-        _check_reduction(reduction)
-        _check_maps(clean, perturbed)
-    return _reduce(_kendall_tau_per_sample(clean, perturbed), reduction)
+    return _rank_correlation(clean, perturbed, "kendall", 0, reduction, validate_args)
 
 
 def spearman(clean: Tensor, perturbed: Tensor, reduction: Reduction = "mean", validate_args: bool = True) -> Tensor:
@@ -192,7 +218,9 @@ def spearman(clean: Tensor, perturbed: Tensor, reduction: Reduction = "mean", va
         validate_args: check the arguments (set ``False`` to skip the checks).
 
     Raises:
-        ValueError: if the shapes differ or are not 3-D, or ``reduction`` is unknown.
+        ValueError: if the shapes differ or are not 3-D, a map holds NaN or infinite values, or ``reduction`` is
+            unknown.
+        TypeError: if a map is not a tensor.
 
     Example:
         >>> import torch
@@ -200,7 +228,4 @@ def spearman(clean: Tensor, perturbed: Tensor, reduction: Reduction = "mean", va
         >>> spearman(clean, clean.flip(-1), reduction="none")
         tensor([0.6000])
     """
-    if validate_args:
-        _check_reduction(reduction)
-        _check_maps(clean, perturbed)
-    return _reduce(_spearman_per_sample(clean, perturbed), reduction)
+    return _rank_correlation(clean, perturbed, "spearman", 0, reduction, validate_args)

@@ -42,65 +42,64 @@ def _check_topk_args(clean: Tensor, perturbed: Tensor, k: int, radius: int = 0, 
     _check_flag(flat_index, "flat_index")
 
 
-def _topk_intersection_per_sample(clean: Tensor, perturbed: Tensor, k: int) -> Tensor:
-    """``|T_k(clean) ∩ T_k(perturbed)| / k`` per sample, ``(N,)``; no checks."""
+def _lens_per_sample(clean: Tensor, perturbed: Tensor, k: int, radius: int, flat_index: bool) -> Tensor:
+    """``|N_r(T_k(clean)) ∩ T_k(perturbed)| / k`` per sample, ``(N,)``; the top-k intersection at ``radius=0``
+    (without ``flat_index``). No checks.
+    """
 
     def score(a: Tensor, b: Tensor) -> Tensor:
-        return _count_score(topk_mask(a, k, False) & topk_mask(b, k, False), k, a)
-
-    return _in_chunks(score, clean, perturbed)
-
-
-def _lens_recall_per_sample(clean: Tensor, perturbed: Tensor, k: int, radius: int, flat_index: bool) -> Tensor:
-    """``|N_r(T_k(clean)) ∩ T_k(perturbed)| / k`` per sample, ``(N,)``; no checks."""
-
-    def score(a: Tensor, b: Tensor) -> Tensor:
-        near_a = neighbourhood_mask(topk_mask(a, k, False), radius, flat_index, False)
+        near_a = topk_mask(a, k, False)
+        if radius or flat_index:
+            near_a = neighbourhood_mask(near_a, radius, flat_index, False)
         return _count_score(near_a & topk_mask(b, k, False), k, a)
 
     return _in_chunks(score, clean, perturbed)
 
 
-def _topk_intersection_update(
-    clean: Tensor, perturbed: Tensor, k: int, valid: Tensor | None = None, validate_args: bool = True
-) -> tuple[Tensor, Tensor, Tensor]:
-    """Check the inputs and return ``(sum, sum of squares, count)`` of per-sample scores over the valid samples."""
-    if validate_args:
-        _check_topk_args(clean, perturbed, k)
-        _check_valid(valid, clean.shape[0])
-    return _sum_valid(_topk_intersection_per_sample(clean, perturbed, k), valid)
+def _topk_family_per_sample(
+    clean: Tensor, perturbed: Tensor, k: int, radius: int, flat_index: bool, precision: bool
+) -> Tensor:
+    """LENS-recall, or with ``precision=True`` LENS-precision (LENS-recall with the maps swapped); no checks."""
+    if precision:
+        clean, perturbed = perturbed, clean
+    return _lens_per_sample(clean, perturbed, k, radius, flat_index)
 
 
-def _lens_recall_update(
+def _topk_family_update(
     clean: Tensor,
     perturbed: Tensor,
     k: int,
-    radius: int = 1,
+    radius: int = 0,
     flat_index: bool = False,
+    precision: bool = False,
     valid: Tensor | None = None,
     validate_args: bool = True,
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """Check the inputs and return ``(sum, sum of squares, count)`` of LENS-recall over the valid samples."""
+    """Check the inputs and return ``(sum, sum of squares, count)`` of the scores of the valid samples.
+
+    One body for the family: top-k intersection (``radius=0``), LENS-recall, and LENS-precision (``precision=True``).
+    """
     if validate_args:
         _check_topk_args(clean, perturbed, k, radius, flat_index)
         _check_valid(valid, clean.shape[0])
-    return _sum_valid(_lens_recall_per_sample(clean, perturbed, k, radius, flat_index), valid)
+    return _sum_valid(_topk_family_per_sample(clean, perturbed, k, radius, flat_index, precision), valid)
 
 
-def _lens_precision_update(
+def _topk_family(
     clean: Tensor,
     perturbed: Tensor,
     k: int,
-    radius: int = 1,
-    flat_index: bool = False,
-    valid: Tensor | None = None,
-    validate_args: bool = True,
-) -> tuple[Tensor, Tensor, Tensor]:
-    """LENS-precision is LENS-recall with the maps swapped: ``|T_k(clean) ∩ N_r(T_k(perturbed))| / k``."""
+    radius: int,
+    flat_index: bool,
+    precision: bool,
+    reduction: Reduction,
+    validate_args: bool,
+) -> Tensor:
+    """The public functions' shared body: check, score, reduce."""
     if validate_args:
+        _check_reduction(reduction)
         _check_topk_args(clean, perturbed, k, radius, flat_index)
-        _check_valid(valid, clean.shape[0])
-    return _sum_valid(_lens_recall_per_sample(perturbed, clean, k, radius, flat_index), valid)
+    return _reduce(_topk_family_per_sample(clean, perturbed, k, radius, flat_index, precision), reduction)
 
 
 def topk_intersection(
@@ -119,8 +118,9 @@ def topk_intersection(
         validate_args: check the arguments (set ``False`` to skip the checks).
 
     Raises:
-        ValueError: if the shapes differ or are not 3-D, ``k`` is out of range or ``reduction`` unknown.
-        TypeError: if ``k`` is not an integer.
+        ValueError: if the shapes differ or are not 3-D, a map holds NaN or infinite values, ``k`` is out of range or
+            ``reduction`` unknown.
+        TypeError: if a map is not a tensor or ``k`` not an integer.
 
     Example:
         >>> import torch
@@ -129,10 +129,7 @@ def topk_intersection(
         >>> topk_intersection(clean, perturbed, k=2)
         tensor(0.5000)
     """
-    if validate_args:
-        _check_reduction(reduction)
-        _check_topk_args(clean, perturbed, k)
-    return _reduce(_topk_intersection_per_sample(clean, perturbed, k), reduction)
+    return _topk_family(clean, perturbed, k, 0, False, False, reduction, validate_args)
 
 
 def lens_recall(
@@ -161,8 +158,9 @@ def lens_recall(
         validate_args: check the arguments (set ``False`` to skip the checks).
 
     Raises:
-        ValueError: if the shapes differ or are not 3-D, ``k`` or ``radius`` is out of range or ``reduction`` unknown.
-        TypeError: if ``k`` or ``radius`` is not an integer or ``flat_index`` not a bool.
+        ValueError: if the shapes differ or are not 3-D, a map holds NaN or infinite values, ``k`` or ``radius`` is out
+            of range or ``reduction`` unknown.
+        TypeError: if a map is not a tensor, ``k`` or ``radius`` not an integer or ``flat_index`` not a bool.
 
     Example:
         >>> import torch
@@ -172,10 +170,7 @@ def lens_recall(
         >>> lens_recall(clean, perturbed, k=1), lens_recall(clean, perturbed, k=1, radius=0)
         (tensor(1.), tensor(0.))
     """
-    if validate_args:
-        _check_reduction(reduction)
-        _check_topk_args(clean, perturbed, k, radius, flat_index)
-    return _reduce(_lens_recall_per_sample(clean, perturbed, k, radius, flat_index), reduction)
+    return _topk_family(clean, perturbed, k, radius, flat_index, False, reduction, validate_args)
 
 
 def lens_precision(
@@ -202,8 +197,9 @@ def lens_precision(
         validate_args: check the arguments (set ``False`` to skip the checks).
 
     Raises:
-        ValueError: if the shapes differ or are not 3-D, ``k`` or ``radius`` is out of range or ``reduction`` unknown.
-        TypeError: if ``k`` or ``radius`` is not an integer or ``flat_index`` not a bool.
+        ValueError: if the shapes differ or are not 3-D, a map holds NaN or infinite values, ``k`` or ``radius`` is out
+            of range or ``reduction`` unknown.
+        TypeError: if a map is not a tensor, ``k`` or ``radius`` not an integer or ``flat_index`` not a bool.
 
     Example:
         >>> import torch
@@ -214,7 +210,4 @@ def lens_precision(
         >>> lens_recall(clean, perturbed, k=2, reduction="none")
         tensor([0.5000])
     """
-    if validate_args:
-        _check_reduction(reduction)
-        _check_topk_args(clean, perturbed, k, radius, flat_index)
-    return _reduce(_lens_recall_per_sample(perturbed, clean, k, radius, flat_index), reduction)
+    return _topk_family(clean, perturbed, k, radius, flat_index, True, reduction, validate_args)
