@@ -1,10 +1,25 @@
-"""What ``robattr-train`` and ``robattr-evaluate`` share: one LightningCLI base with robattr's trainer defaults."""
+r"""What ``robattr-train`` and ``robattr-evaluate`` share: one LightningCLI base and errors a person can read.
+
+A bad argument stops a job at start-up with one line naming the argument, the value and what was expected, and
+exit status 2 (as argparse does); robattr's own run-time stops (a non-finite loss) print one line and exit 1. The
+chained jsonargparse / Lightning tracebacks behind them stay one switch away: ``ROBATTR_DEBUG=1`` re-raises every
+error with its full traceback.
+
+Example:
+    >>> condense_parser_error('Parser key "trainer.max_epochs":\n  Expected a <class \'int\'>\n  Given value: abc')
+    "--trainer.max_epochs: Expected a <class 'int'> (given: abc)"
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import os
+import re
+import sys
+from collections.abc import Callable
+from typing import Any, NoReturn
 
 from jsonargparse import Namespace
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 TRAINER_DEFAULTS: dict[str, Any] = {
@@ -14,18 +29,114 @@ TRAINER_DEFAULTS: dict[str, Any] = {
     "deterministic": "warn",
 }
 
+DEBUG_ENV = "ROBATTR_DEBUG"
+"""Set to ``1`` for full tracebacks instead of robattr's one-line messages."""
+
+# exceptions that mean "the configuration is wrong" when they stop a job before it runs
+STARTUP_ERRORS: tuple[type[BaseException], ...] = (ValueError, TypeError, OSError, MisconfigurationException)
+
+
+class JobError(RuntimeError):
+    """A job stopped on purpose with a message for a person (a non-finite loss, a refused output directory).
+
+    The console entry points print its message on one line, without a traceback, and exit with :attr:`exit_code`.
+    """
+
+    exit_code: int = 1
+
+
+def debug_mode() -> bool:
+    """Whether ``ROBATTR_DEBUG`` asks for full tracebacks."""
+    return os.environ.get(DEBUG_ENV, "").strip().lower() not in ("", "0", "false", "no")
+
+
+# jsonargparse's union bookkeeping, and the "a path" alternative of class arguments
+_NOISE = ("Does not validate against any of the Union", "Subtypes:", "Errors:", "Given value type:", "Expected a path")
+
+
+def condense_parser_error(message: str) -> str:
+    """One line from jsonargparse's nested error text: the full argument path, then the innermost complaints.
+
+    ``Parser key "model"`` / ``Problem with given class_path '...'`` / ``Parser key "net"`` become
+    ``--model.init_args.net``; the ``NoneType`` alternative of optional arguments and the union bookkeeping are
+    dropped. Returns the message unchanged when it has no such structure.
+    """
+    stack: list[tuple[int, str]] = []  # (indent, "key" or "class") entries on the path to the current line
+    keys: list[tuple[int, str]] = []
+    leaves: list[tuple[str, str]] = []
+    given = ""
+    for raw in message.splitlines():
+        if not raw.strip():
+            continue
+        indent = len(raw) - len(raw.lstrip())
+        text = raw.strip().removeprefix("- ").strip()
+        while keys and keys[-1][0] >= indent:
+            keys.pop()
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        path = _argument_path(keys)
+        if match := re.match(r'Parser key "([^"]+)":\s*(.*)', text):
+            keys.append((indent, match[1]))
+            if match[2]:
+                leaves.append((_argument_path(keys), match[2]))
+        elif re.match(r"Problem with given class_path '([^']+)':", text):
+            keys.append((indent, "init_args"))
+            rest = text.split(":", 1)[1].strip()
+            if rest:
+                leaves.append((_argument_path(keys), rest))
+        elif text.startswith("Given value:"):
+            given = given or text.split(":", 1)[1].strip()
+        elif text.startswith(_NOISE) or text == "Expected a <class 'NoneType'>":
+            continue
+        else:
+            leaves.append((path, text))
+    if not leaves:
+        return message.strip()
+    path = max((p for p, _ in leaves), key=len)
+    text = "; ".join(dict.fromkeys(t for _, t in leaves))
+    if nested := re.fullmatch(r"NestedArg\(key='([^']*)', val=(.*)\)", given):  # `--model.init_args.foo 1`
+        key, given = nested[1], nested[2].strip("'\"")
+        path = path.removesuffix(".init_args")
+        if not path.endswith(key):
+            path = f"{path}.init_args.{key}"
+    path = path.removesuffix(".init_args")
+    if given and "Got value" not in text and "given" not in text:
+        text += f" (given: {given})"
+    return f"--{path}: {text}" if path else text
+
+
+def _argument_path(keys: list[tuple[int, str]]) -> str:
+    return ".".join(k for _, k in keys)
+
+
+class RobattrParser(LightningArgumentParser):
+    """LightningCLI's parser whose errors are one readable line (full text with ``ROBATTR_DEBUG=1``)."""
+
+    def error(self, message: str, ex: Exception | None = None) -> NoReturn:
+        if debug_mode() or not self.exit_on_error:
+            super().error(message, ex)
+        prog = self.prog.replace(" [options]", "")
+        sys.stderr.write(
+            f"{prog}: error: {condense_parser_error(message)}\n"
+            f"(`{prog} --help` lists the arguments; {DEBUG_ENV}=1 shows jsonargparse's full message)\n"
+        )
+        self.exit(2)
+
 
 class RobattrCLI(LightningCLI):
     """LightningCLI with robattr's trainer defaults, a seed that is always set and the optimizer inside the model.
 
     robattr's LightningModules take their optimizer as an ``__init__`` argument (``--model.init_args.optimizer``),
     so LightningCLI's top-level ``--optimizer`` / ``--lr_scheduler`` are not added. ``args`` given in Python are
-    parsed as they are, whatever ``sys.argv`` holds.
+    parsed as they are, whatever ``sys.argv`` holds. An exception raised once the job processed a batch carries
+    ``robattr_stage = "run"``; one raised before (parsing, building the classes, ``prepare_data``, ``setup``) is a
+    start-up error.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("auto_configure_optimizers", False)
         kwargs.setdefault("seed_everything_default", 0)
+        kwargs.setdefault("parser_class", RobattrParser)
         super().__init__(*args, **kwargs)
 
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
@@ -35,5 +146,97 @@ class RobattrCLI(LightningCLI):
         else:
             self.config = parser.parse_args(args)
 
+    def _run_subcommand(self, subcommand: str) -> None:
+        before = getattr(self, f"before_{subcommand}", None)
+        if callable(before):
+            before()
+        try:
+            self.run_subcommand(subcommand)
+        except Exception as err:
+            err.robattr_stage = "run" if self.work_started() else "startup"  # type: ignore[attr-defined]
+            raise
+        after = getattr(self, f"after_{subcommand}", None)
+        if callable(after):
+            after()
 
-__all__ = ["TRAINER_DEFAULTS", "RobattrCLI"]
+    def work_started(self) -> bool:
+        """Whether the job processed a batch: errors before it (``prepare_data``, ``setup``) are start-up errors."""
+        trainer = getattr(self, "trainer", None)
+        if trainer is None:
+            return False
+        loops = (trainer.fit_loop.epoch_loop, trainer.validate_loop, trainer.test_loop, trainer.predict_loop)
+        return any(loop.batch_progress.total.started > 0 for loop in loops)
+
+    def run_subcommand(self, subcommand: str) -> None:
+        """Run the trainer method ``subcommand`` (``fit``, ``test``, ...) with the parsed arguments."""
+        fn = getattr(self, subcommand, getattr(self.trainer, subcommand))
+        fn(**self._prepare_subcommand_kwargs(subcommand))
+
+
+def root_cause(err: BaseException) -> BaseException:
+    """The innermost exception of ``err``'s chain (``__cause__`` first, then ``__context__``)."""
+    seen = {id(err)}
+    while True:
+        nxt = err.__cause__ or err.__context__
+        if nxt is None or id(nxt) in seen:
+            return err
+        seen.add(id(nxt))
+        err = nxt
+
+
+def _raised_in(err: BaseException) -> str | None:
+    """``module.Class`` of the object whose method raised ``err`` (the ``__init__`` that rejected an argument)."""
+    tb = err.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is None:
+        return None
+    owner = tb.tb_frame.f_locals.get("self")
+    if owner is None:
+        return None
+    cls = type(owner)
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def error_message(err: BaseException) -> str | None:
+    """The one-line message for ``err``, or ``None`` when it deserves its traceback (a bug, not an input)."""
+    if isinstance(err, JobError):
+        return str(err)
+    cause = root_cause(err)
+    if getattr(err, "robattr_stage", None) == "run":
+        return str(cause) if isinstance(cause, JobError) else None
+    if not isinstance(cause, STARTUP_ERRORS):
+        return None
+    text = " ".join(str(cause).split()) or type(cause).__name__
+    where = _raised_in(cause)
+    return f"{text} (in {where})" if where and where.startswith("robattr.") else text
+
+
+def console_main(run: Callable[[list[str] | None], Any], args: list[str] | None = None) -> None:
+    """Run ``run(args)`` as a console command: readable one-line errors, exit status 2 (input) or 1 (job stopped)."""
+    prog = os.path.basename(sys.argv[0]) or "robattr"
+    try:
+        run(args)
+    except Exception as err:
+        message = None if debug_mode() else error_message(err)
+        if message is None:
+            raise
+        stage = getattr(err, "robattr_stage", "startup")
+        sys.stderr.write(f"{prog}: error: {message}\n({DEBUG_ENV}=1 shows the full traceback)\n")
+        cause = root_cause(err)
+        code = getattr(err, "exit_code", None) or getattr(cause, "exit_code", None) or (1 if stage == "run" else 2)
+        raise SystemExit(code) from None
+
+
+__all__ = [
+    "DEBUG_ENV",
+    "TRAINER_DEFAULTS",
+    "JobError",
+    "RobattrCLI",
+    "RobattrParser",
+    "condense_parser_error",
+    "console_main",
+    "debug_mode",
+    "error_message",
+    "root_cause",
+]

@@ -20,8 +20,8 @@ from typing import Any
 from lightning.pytorch import LightningDataModule
 from lightning.pytorch.cli import LightningArgumentParser
 
-from robattr.cli.common import TRAINER_DEFAULTS, RobattrCLI
-from robattr.cli.neurons import JOBS, add_job_arguments, run_job
+from robattr.cli.common import TRAINER_DEFAULTS, RobattrCLI, console_main
+from robattr.cli.neurons import JOBS, add_job_arguments, prepare_job, run_job
 from robattr.evaluation.base import EvaluationModule
 
 TEST_HELP = "Evaluate attributions: a robattr.evaluation job run with trainer.test (the default subcommand)."
@@ -36,6 +36,7 @@ class EvaluateCLI(RobattrCLI):
     """
 
     result: dict[str, Any] | None = None
+    _neuron_started = False
 
     @staticmethod
     def subcommands() -> dict[str, set[str]]:
@@ -67,13 +68,21 @@ class EvaluateCLI(RobattrCLI):
             return
         self.config_init = self.parser.instantiate_classes(self.config)
         self.model = self.datamodule = self.trainer = None
+        subcommand = self.config.subcommand
+        self._neuron_model, self._clean = prepare_job(subcommand, self.config_init[subcommand])
 
-    def _run_subcommand(self, subcommand: str) -> None:
+    def work_started(self) -> bool:
+        return self._neuron_started if self.is_neuron_job else super().work_started()
+
+    def run_subcommand(self, subcommand: str) -> None:
         if subcommand not in JOBS:
-            super()._run_subcommand(subcommand)
+            super().run_subcommand(subcommand)
             return
         parser = self._subcommand_parsers[subcommand]
-        self.result = run_job(subcommand, parser, self.config[subcommand], self.config_init[subcommand])
+        self._neuron_started = True
+        self.result = run_job(
+            subcommand, parser, self.config[subcommand], self.config_init[subcommand], self._neuron_model, self._clean
+        )
 
 
 def _with_default_subcommand(argv: list[str]) -> list[str]:
@@ -99,8 +108,12 @@ def run(args: list[str] | None = None) -> EvaluateCLI:
 
 
 def main(args: list[str] | None = None) -> None:
-    """Console-script entry point (``robattr-evaluate``): returns nothing, so the exit status is 0 on success."""
-    run(args)
+    """Console-script entry point (``robattr-evaluate``): exit status 0 on success, one-line errors otherwise.
+
+    A bad argument prints robattr's message (argument, value, what was expected) and exits with status 2; set
+    ``ROBATTR_DEBUG=1`` for the full traceback. :func:`run` raises instead.
+    """
+    console_main(run, args)
 
 
 if __name__ == "__main__":

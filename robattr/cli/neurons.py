@@ -71,20 +71,37 @@ def _device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def run_job(job: str, parser: ArgumentParser, config: Namespace, init: Namespace) -> dict[str, Any]:
-    """Run neuron job ``job`` from its parsed ``config`` and instantiated ``init``; returns its metrics.
+def prepare_job(job: str, init: Namespace) -> tuple[nn.Module, DissectionResult | None]:
+    """Start-up checks of neuron job ``job``, before any work: the model on its device, its layer, ``--clean``.
 
-    ``parser`` is the job's own parser: it writes the resolved ``config.yaml`` that reruns the job as is.
+    Returns:
+        The model on its device and the reused clean dissection (``None`` when the job dissects the clean set).
     """
     model: nn.Module = init.model.to(_device(init.device))
+    resolve_layer(model, init.dissection.layer)  # a bad layer name fails before any work
+    clean = DissectionResult.load(init.clean) if job != "dissect" and init.clean else None
+    return model, clean
+
+
+def run_job(
+    job: str,
+    parser: ArgumentParser,
+    config: Namespace,
+    init: Namespace,
+    model: nn.Module,
+    clean: DissectionResult | None = None,
+) -> dict[str, Any]:
+    """Run neuron job ``job`` from its parsed ``config`` and instantiated ``init``; returns its metrics.
+
+    ``model`` and ``clean`` come from :func:`prepare_job`; ``parser`` is the job's own parser: it writes the resolved
+    ``config.yaml`` that reruns the job as is.
+    """
     dissection: NetworkDissection = init.dissection
-    resolve_layer(model, dissection.layer)  # a bad layer name fails before any work
     dataset: BrodenDataset = init.data
     out_dir = init.output_dir
     os.makedirs(out_dir, exist_ok=True)
     with open(os.path.join(out_dir, "config.yaml"), "w", encoding="utf-8") as f:  # reusable: --config config.yaml
         f.write(parser.dump(config, skip_none=False))
-    clean = DissectionResult.load(init.clean) if job != "dissect" and init.clean else None
     if job == "dissect":
         result = run_dissect(model, dataset, dissection, out_dir, tensorboard=init.tensorboard)
         metrics: dict[str, Any] = {
@@ -117,4 +134,4 @@ def main(argv: list[str]) -> dict[str, Any]:
     return run(argv).result
 
 
-__all__ = ["JOBS", "add_job_arguments", "main", "run_job"]
+__all__ = ["JOBS", "add_job_arguments", "main", "prepare_job", "run_job"]

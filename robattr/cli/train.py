@@ -14,7 +14,7 @@ import argparse
 
 from lightning.pytorch import LightningDataModule
 
-from robattr.cli.common import TRAINER_DEFAULTS, RobattrCLI
+from robattr.cli.common import TRAINER_DEFAULTS, RobattrCLI, console_main
 from robattr.training import ClassifierModule
 
 
@@ -37,8 +37,13 @@ def run(args: list[str] | None = None) -> TrainCLI:
 
 
 def main(args: list[str] | None = None) -> None:
-    """Console-script entry point (``robattr-train``): returns nothing, so the exit status is 0 on success."""
-    run(args)
+    """Console-script entry point (``robattr-train``): exit status 0 on success, one-line errors otherwise.
+
+    A bad argument prints robattr's message (argument, value, what was expected) and exits with status 2; a job
+    stopped on purpose (a non-finite loss) exits with status 1; set ``ROBATTR_DEBUG=1`` for the full traceback.
+    :func:`run` raises instead.
+    """
+    console_main(run, args)
 
 
 if __name__ == "__main__":
