@@ -15,7 +15,8 @@ from robattr.metrics.functional.diffid import DEFAULT_RATIOS, _check_ratios, _di
 class DiffID(Metric):
     r"""DiffID (Yang et al., AAAI 2023): insertion minus deletion of the target logit ratio and accuracy, per ratio.
 
-    .. math:: \mathrm{DiffID}(r) = \overline{z'_t / z_t}\,(\text{insertion}, r) - \overline{z'_t / z_t}\,(\text{deletion}, r)
+    .. math:: \mathrm{DiffID}(r) = \overline{z'_t / z_t}\,(\text{insertion}, r)
+        - \overline{z'_t / z_t}\,(\text{deletion}, r)
 
     The states are per-ratio sums of the logit ratios and of the correct predictions of both games, and the number
     of images, all summed across processes (``dist_reduce_fx="sum"``), so the DDP result equals one process on all
@@ -62,7 +63,8 @@ class DiffID(Metric):
         """Add a batch: the logits on the clean and on the perturbed images."""
         if perturbed_logits.dim() == 4 and perturbed_logits.shape[1] != len(self.ratios):
             raise ValueError(
-                f"Expected `perturbed_logits` with {len(self.ratios)} ratios in dim 1, but got {tuple(perturbed_logits.shape)}"
+                f"Expected `perturbed_logits` with {len(self.ratios)} ratios in dim 1, but got"
+                f" {tuple(perturbed_logits.shape)}"
             )
         ratio_sum, correct_sum, total = _diffid_update(clean_logits, perturbed_logits, target, valid)
         self.logit_ratio_sum += ratio_sum

@@ -25,7 +25,9 @@ class MeanScore(_MeanOverSamples):
         kwargs: passed to :class:`torchmetrics.Metric`.
 
     Raises:
-        ValueError: at ``update``, if ``values`` is not 1-D or ``valid`` not a bool tensor of the same length.
+        ValueError: at ``update``, if ``values`` is not 1-D or holds NaN or infinite values, or ``valid`` is not a
+            bool tensor of the same length.
+        TypeError: at ``update``, if ``values`` is not a tensor.
 
     Example:
         >>> import torch

@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 from torchmetrics import Metric
 
+from robattr.checks import check_int
 from robattr.metrics.functional._utils import _mean_stats
 from robattr.metrics.functional.sanity import _sanity_update
 
@@ -30,7 +31,9 @@ class SanityCheck(Metric):
         kwargs: passed to :class:`torchmetrics.Metric`.
 
     Raises:
-        ValueError: for a non-positive ``num_stages``, or at ``update`` a ``stage`` out of range.
+        ValueError: for a non-positive ``num_stages``, or at ``update`` a ``stage`` out of range or maps holding NaN
+            or infinite values.
+        TypeError: if ``num_stages`` or ``stage`` is not an integer.
 
     Example:
         >>> a = torch.tensor([[[1.0, 2.0], [3.0, 4.0]]])
@@ -50,8 +53,7 @@ class SanityCheck(Metric):
 
     def __init__(self, num_stages: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        if isinstance(num_stages, bool) or not isinstance(num_stages, int) or num_stages < 1:
-            raise ValueError(f"Expected `num_stages` to be a positive integer, but got {num_stages!r}")
+        check_int("num_stages", num_stages, 1, what="a positive integer")
         self.num_stages = num_stages
         self.add_state("rho_sum", default=torch.zeros(num_stages, dtype=torch.float64), dist_reduce_fx="sum")
         self.add_state("rho_sq_sum", default=torch.zeros(num_stages, dtype=torch.float64), dist_reduce_fx="sum")
@@ -59,8 +61,7 @@ class SanityCheck(Metric):
 
     def update(self, original: Tensor, randomized: Tensor, stage: int, valid: Tensor | None = None) -> None:
         """Add a batch of map pairs of one stage."""
-        if isinstance(stage, bool) or not isinstance(stage, int) or not 0 <= stage < self.num_stages:
-            raise ValueError(f"Expected `stage` to be an integer in [0, {self.num_stages - 1}], but got {stage!r}")
+        check_int("stage", stage, 0, self.num_stages - 1)
         rho_sum, rho_sq_sum, total = _sanity_update(original, randomized, valid)
         self.rho_sum[stage] += rho_sum.double()
         self.rho_sq_sum[stage] += rho_sq_sum

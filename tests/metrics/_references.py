@@ -79,3 +79,29 @@ def ref_center_of_mass_shift(a: np.ndarray, b: np.ndarray) -> float:
         return np.array([(m * rows).sum() / m.sum(), (m * cols).sum() / m.sum()])
 
     return float(np.linalg.norm(np.trunc(centre(a)) - np.trunc(centre(b))))
+
+
+def ref_released_topk_div(a: np.ndarray, k: int, r: int, pool: int | None = None) -> set[int]:
+    """The released LENS code's ``topkDiv``, transcribed step by step from its description (Kamath et al. 2024).
+
+    The candidate list is the ``pool`` best pixels, best first. Keep its head; drop the head's flat-index window
+    (``ref_window_flat``: offsets ``d_row * W + d_col``, indices in ``(0, H W)``, so pixel 0 is never in a window) from
+    the list. Then ``k - 1`` times: drop the window of the *current* head and every index outside ``(0, H W)``, and
+    keep the new head. At the end, drop every kept index outside ``(0, H W)``. Where the released code indexes an
+    empty list (an ``IndexError``), this transcription stops and returns what it has kept.
+    """
+    h, w = a.shape
+    d = h * w
+    candidates = ref_order(a)[: pool if pool is not None else d]
+    kept = [candidates[0]]
+    window = ref_window_flat(candidates[0], h, w, r)
+    candidates = [p for p in candidates if p not in window]
+    for _ in range(k - 1):
+        if not candidates:
+            break  # the released code: IndexError
+        window = ref_window_flat(candidates[0], h, w, r)
+        candidates = [p for p in candidates if p not in window and 0 < p < d]
+        if not candidates:
+            break  # the released code: IndexError
+        kept.append(candidates[0])
+    return {p for p in kept if 0 < p < d}

@@ -56,3 +56,21 @@ def test_class_accumulates_like_reference() -> None:
     metric = CenterOfMassShift()
     check_metric_class(metric, lambda a, b: ref(a, b).mean(), (clean, perturbed), torch.arange(10) % 4 != 0)
     assert metric.higher_is_better is False
+
+
+def test_negative_maps_are_rejected_naming_the_argument() -> None:
+    clean = torch.rand(2, 8, 8)
+    signed = clean - 0.5  # sums to about zero: its "centre" would lie far outside the image
+    with pytest.raises(
+        ValueError,
+        match=whole(
+            "Expected `perturbed` to be non-negative (a map such as sum_c |A|), but got a minimum of"
+            f" {float(signed.min())}"
+        ),
+    ):
+        center_of_mass_shift(clean, signed)
+    with pytest.raises(ValueError, match=r"^Expected `clean` to be non-negative"):
+        CenterOfMassShift().update(signed, clean)
+    with pytest.raises(ValueError, match=r"^Expected `maps` to be non-negative"):
+        center_of_mass(signed)
+    assert center_of_mass_shift(clean, signed.abs()).isfinite()  # a chosen meaning: |A|

@@ -138,7 +138,8 @@ def test_bad_arguments():
     with pytest.raises(
         ValueError,
         match=whole(
-            "Expected `inputs` (N, C, H, W) and `maps` (N, H, W) of the same N, H, W, but got (2, 1, 4, 4) and (2, 4, 3)"
+            "Expected `inputs` (N, C, H, W) and `maps` (N, H, W) of the same N, H, W, but got"
+            " (2, 1, 4, 4) and (2, 4, 3)"
         ),
     ):
         diffid_inputs(torch.rand(2, 1, 4, 4), torch.rand(2, 4, 3))

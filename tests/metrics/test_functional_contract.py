@@ -7,6 +7,7 @@ from collections.abc import Callable
 import pytest
 import torch
 
+from robattr import metrics as M
 from robattr.metrics.functional import (
     _utils,
     center_of_mass_shift,
@@ -21,6 +22,7 @@ from robattr.metrics.functional import (
     topk_div_intersection,
     topk_intersection,
 )
+from tests.helpers.testers import whole
 
 FUNCTIONS: dict[str, Callable[..., torch.Tensor]] = {
     "topk_intersection": lambda a, b, **kw: topk_intersection(a, b, 7, **kw),
@@ -65,3 +67,45 @@ def test_empty_batch_and_float64(name: str) -> None:
     scores = fn(clean.double(), perturbed.double(), reduction="none")
     assert scores.dtype == torch.float64
     torch.testing.assert_close(scores.float(), fn(clean, perturbed, reduction="none"))
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+@pytest.mark.parametrize("name", list(FUNCTIONS))
+def test_non_finite_maps_are_value_errors(name: str, bad: float) -> None:
+    clean, perturbed = _inputs(3)
+    for which in ("clean", "perturbed"):
+        maps = {"clean": clean.clone(), "perturbed": perturbed.clone()}
+        maps[which][1, 2, 3] = bad
+        message = f"Expected `{which}` to hold only finite values, but got 1 NaN or infinite of 360 entries"
+        with pytest.raises(ValueError, match=whole(message)):
+            FUNCTIONS[name](maps["clean"], maps["perturbed"])
+
+
+@pytest.mark.parametrize(
+    "metric",
+    [
+        lambda: M.TopKIntersection(k=5),
+        lambda: M.LENSRecall(k=5),
+        lambda: M.LENSPrecisionDiv(k=5),
+        lambda: M.TopKDivScores(k=5, radii=[1, 2]),
+        lambda: M.KendallTau(),
+        lambda: M.LENSSpearmanRho(radius=1),
+        lambda: M.CenterOfMassShift(),
+    ],
+)
+def test_metric_classes_reject_non_finite_maps_and_keep_their_state(metric) -> None:  # noqa: ANN001
+    m = metric()
+    clean, perturbed = _inputs(3)
+    m.update(clean, perturbed)
+    before = m.compute()
+    perturbed[0, 0, 0] = float("nan")
+    with pytest.raises(
+        ValueError,
+        match=whole("Expected `perturbed` to hold only finite values, but got 1 NaN or infinite of 360 entries"),
+    ):
+        m.update(clean, perturbed)
+    after = m.compute()  # nothing half-written: the failed batch left the sums as they were
+    if isinstance(before, dict):
+        assert all(torch.equal(before[k], after[k]) for k in before)
+    else:
+        assert torch.equal(before, after)

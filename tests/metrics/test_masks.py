@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from robattr.metrics.functional import neighbourhood_mask, topk_mask
+from robattr.metrics.functional import degenerate_maps, neighbourhood_mask, topk_mask
 from tests.helpers.testers import whole
 from tests.metrics._references import ref_neighbourhood, ref_topk
 
@@ -80,3 +80,42 @@ def test_masks_keep_device_and_shape() -> None:
     assert np.array_equal(
         neighbourhood_mask(torch.ones(1, 2, 2, dtype=torch.bool), 5).numpy(), np.ones((1, 2, 2), bool)
     )
+
+
+def test_one_nan_pixel_never_shrinks_the_topk_set() -> None:
+    maps = torch.rand(4, 6, 7, generator=torch.Generator().manual_seed(3))
+    maps[0, 2, 2] = float("nan")
+    maps[1] = 0.0
+    maps[1, 0, 0] = float("nan")  # NaN among ties
+    maps[2, :, :3] = float("nan")  # more NaN than k allows: NaN pixels fill the set last
+    for k in (1, 5, 30):
+        mask = topk_mask(maps, k, validate_args=False)
+        assert (mask.flatten(1).sum(1) == k).all(), k
+        nan = torch.isnan(maps)
+        # a NaN pixel only enters once every number is in
+        for m, is_nan in zip(mask, nan):
+            assert not (m & is_nan).any() or (m | is_nan).all()
+    with pytest.raises(
+        ValueError, match=whole("Expected `maps` to hold only finite values, but got 20 NaN or infinite of 168 entries")
+    ):
+        topk_mask(maps, 5)
+
+
+def test_degenerate_maps() -> None:
+    maps = torch.rand(6, 4, 5, generator=torch.Generator().manual_seed(4))
+    maps[1] = 0.0  # all zero
+    maps[2] = 3.5  # constant
+    maps[3, 1, 1] = float("nan")
+    maps[4, 0, 0] = float("inf")
+    assert degenerate_maps(maps).tolist() == [False, True, True, True, True, False]
+    assert degenerate_maps(torch.tensor([[[1, 2]], [[7, 7]]])).tolist() == [False, True]  # integer maps
+    assert degenerate_maps(torch.zeros(0, 4, 5)).shape == (0,)
+    with pytest.raises(
+        ValueError, match=whole("Expected `maps` to be a 3-D tensor of shape (N, H, W), but got shape (4, 5)")
+    ):
+        degenerate_maps(maps[0])
+    # the reason to leave them out: two unrelated all-zero maps tie everywhere and score a perfect 1.0
+    zeros = torch.zeros(2, 4, 5)
+    from robattr.metrics.functional import topk_intersection
+
+    assert topk_intersection(zeros, zeros.clone(), 3) == 1.0

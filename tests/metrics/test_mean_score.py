@@ -32,3 +32,14 @@ def test_nothing_valid_is_nan() -> None:
     metric = MeanScore()
     metric.update(torch.ones(2), valid=torch.zeros(2, dtype=torch.bool))
     assert torch.isnan(metric.compute())
+
+
+def test_non_finite_values_are_errors() -> None:
+    metric = MeanScore()
+    with pytest.raises(
+        ValueError, match=whole("Expected `values` to hold only finite values, but got 1 NaN or infinite of 3 entries")
+    ):
+        metric.update(torch.tensor([1.0, float("nan"), 0.0]))
+    with pytest.raises(TypeError, match=whole("Expected `values` to be a torch.Tensor, but got list")):
+        metric.update([1.0, 0.0])  # type: ignore[arg-type]
+    assert int(metric.total) == 0

@@ -70,3 +70,10 @@ def test_bad_arguments():
         SanityCheck(num_stages=0)
     with pytest.raises(ValueError, match=whole("Expected `stage` to be an integer in [0, 1], but got 2")):
         SanityCheck(num_stages=2).update(torch.rand(1, 2, 2), torch.rand(1, 2, 2), stage=2)
+
+
+def test_integer_arguments_are_type_checked() -> None:
+    with pytest.raises(TypeError, match=whole("Expected `num_stages` to be a positive integer, but got 1.5")):
+        SanityCheck(num_stages=1.5)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=whole("Expected `stage` to be an integer in [0, 1], but got '0'")):
+        SanityCheck(num_stages=2).update(torch.ones(1, 2, 2), torch.ones(1, 2, 2), stage="0")  # type: ignore[arg-type]

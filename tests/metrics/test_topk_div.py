@@ -18,7 +18,7 @@ from robattr.metrics.functional import (
     topk_mask,
 )
 from tests.helpers.testers import check_metric_class, whole
-from tests.metrics._references import ref_lens_recall_div, ref_topk_div
+from tests.metrics._references import ref_lens_recall_div, ref_neighbourhood, ref_released_topk_div, ref_topk_div
 
 
 def _maps(seed: int, n: int, h: int, w: int, kind: str) -> torch.Tensor:
@@ -239,3 +239,104 @@ def test_scores_metric_errors() -> None:
     metric = TopKDivScores(k=1000, radii=[1])
     with pytest.raises(ValueError, match=whole("Expected `k` to be an integer in [1, 783], but got 1000")):
         metric.update(torch.rand(2, 28, 28), torch.rand(2, 28, 28))
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# selection="released": the released LENS code's topkDiv
+
+
+def _tie_free(seed: int, n: int, h: int, w: int, smooth: bool) -> torch.Tensor:
+    """Maps without ties: the ranks of random (or smoothed random) values, so every pixel has its own value."""
+    g = torch.Generator().manual_seed(seed)
+    values = torch.rand(n, 1, h, w, generator=g, dtype=torch.float64)
+    if smooth:  # clustered maxima: windows overlap, candidates run out, the skipped pick matters
+        values = torch.nn.functional.avg_pool2d(values, 5, 1, 2, count_include_pad=False)
+    ranks = values.flatten(1).argsort(1).argsort(1).float()
+    return ranks.view(n, h, w)
+
+
+def _released_picks(maps: torch.Tensor, k: int, r: int, pool: int | None) -> list[set[int]]:
+    return [_picks(m) for m in topk_div_mask(maps, k, r, pool, selection="released")]
+
+
+def test_released_selection_six_by_six_example() -> None:
+    a = torch.zeros(36)
+    others = [p for p in range(36) if p not in (3, 18, 21, 35)]
+    a[others] = torch.randperm(32, generator=torch.Generator().manual_seed(0)).float()
+    a[3], a[18], a[21], a[35] = 40.0, 39.0, 38.0, 37.0
+    maps = a.view(1, 6, 6)
+    assert _picks(topk_div_mask(maps, 3, 1)[0]) == {3, 18, 21}
+    assert _released_picks(maps, 3, 1, None)[0] == {3, 21, 35}  # the second pick, 18, skipped
+    assert ref_released_topk_div(maps[0].numpy(), 3, 1) == {3, 21, 35}
+
+
+@pytest.mark.parametrize("numpy_sort", [True, False])
+@pytest.mark.parametrize("smooth", [False, True])
+def test_released_selection_matches_transcription_28x28(
+    smooth: bool, numpy_sort: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not numpy_sort:
+        monkeypatch.setattr(_utils, "_NUMPY_SORTABLE", ())
+    maps = _tie_free(20 + smooth, 6, 28, 28, smooth)
+    for k, r, pool in ((100, 1, 600), (100, 1, None), (30, 2, None), (100, 2, 600), (10, 0, None), (50, 3, 200)):
+        for a, got in zip(maps, _released_picks(maps, k, r, pool)):
+            assert got == ref_released_topk_div(a.numpy(), k, r, pool), (k, r, pool)
+
+
+def test_released_selection_matches_transcription_224x224() -> None:
+    maps = torch.cat([_tie_free(30, 1, 224, 224, False), _tie_free(31, 1, 224, 224, True)])
+    for k, r, pool in ((200, 1, 1200), (100, 2, 2500), (60, 3, 3000), (5, 1, None)):
+        for a, got in zip(maps, _released_picks(maps, k, r, pool)):
+            assert got == ref_released_topk_div(a.numpy(), k, r, pool), (k, r, pool)
+
+
+def test_released_selection_pixel_zero_and_small_maps() -> None:
+    g = torch.Generator().manual_seed(5)
+    for trial in range(60):
+        h, w = (int(v) for v in torch.randint(2, 9, (2,), generator=g))
+        a = torch.randperm(h * w, generator=g).float().view(1, h, w)
+        if trial % 3 == 0:
+            a[0, 0, 0] = h * w  # pixel 0 is the first pick: its drop takes the place of the skip
+        elif trial % 3 == 1:  # pixel 0 second best
+            a[0, 0, 0] = a.max() - 0.5
+        k = int(torch.randint(1, h * w, (1,), generator=g))
+        r = trial % 3
+        pool = None if trial % 2 else int(torch.randint(k, h * w + 1, (1,), generator=g))
+        assert _released_picks(a, k, r, pool)[0] == ref_released_topk_div(a[0].numpy(), k, r, pool), (h, w, k, r)
+
+
+def test_released_selection_returns_fewer_picks_where_the_released_code_crashes() -> None:
+    maps = _tie_free(40, 4, 28, 28, True)  # every 28x28 map at k = 100, r = 2: at most 100 picks fit, k + 1 needed
+    picks = _released_picks(maps, 100, 2, None)
+    for a, got in zip(maps, picks):
+        assert len(got) < 100 and got == ref_released_topk_div(a.numpy(), 100, 2)
+    scores = topk_div_intersection(maps, maps, 100, 2, reduction="none", selection="released")
+    torch.testing.assert_close(scores, torch.tensor([len(p) / 100 for p in picks]))  # still divided by k
+
+
+@pytest.mark.parametrize("kind", ["tie_free", "smooth"])
+def test_released_lens_div_matches_transcription(kind: str) -> None:
+    clean = _tie_free(50, 5, 28, 28, kind == "smooth")
+    perturbed = _tie_free(51, 5, 28, 28, kind == "smooth").roll(1, 2)
+    k, r, pool = 100, 1, 600
+    recall = lens_recall_div(clean, perturbed, k, r, pool, True, reduction="none", selection="released")
+    precision = lens_precision_div(clean, perturbed, k, r, pool, True, reduction="none", selection="released")
+    inter = topk_div_intersection(clean, perturbed, k, r, pool, reduction="none", selection="released")
+    for i, (a, b) in enumerate(zip(clean.numpy(), perturbed.numpy())):
+        f_a, f_b = ref_released_topk_div(a, k, r, pool), ref_released_topk_div(b, k, r, pool)
+        assert inter[i].item() == pytest.approx(len(f_a & f_b) / k)
+        assert recall[i].item() == pytest.approx(len(ref_neighbourhood(f_a, 28, 28, r, True) & f_b) / k)
+        assert precision[i].item() == pytest.approx(len(f_a & ref_neighbourhood(f_b, 28, 28, r, True)) / k)
+
+
+def test_k_larger_than_the_map_is_blamed_on_k_not_on_pool() -> None:
+    a = torch.rand(2, 28, 28)
+    message = whole("Expected `k` to be an integer in [1, 783], but got 1000")
+    with pytest.raises(ValueError, match=message):
+        topk_div_mask(a, 1000, pool=600)
+    with pytest.raises(ValueError, match=message):
+        lens_recall_div(a, a, 1000, pool=784)
+    with pytest.raises(ValueError, match=message):
+        TopKDivScores(k=1000, pool=None).update(a, a)
+    with pytest.raises(ValueError, match=message):
+        LENSPrecisionDiv(k=1000, pool=2000, selection="released").update(a, a)

@@ -101,7 +101,8 @@ def diffid_inputs(
     if validate_args:
         if inputs.dim() != 4 or maps.shape != (inputs.shape[0],) + tuple(inputs.shape[2:]):
             raise ValueError(
-                f"Expected `inputs` (N, C, H, W) and `maps` (N, H, W) of the same N, H, W, but got {tuple(inputs.shape)} and {tuple(maps.shape)}"
+                "Expected `inputs` (N, C, H, W) and `maps` (N, H, W) of the same N, H, W, but got"
+                f" {tuple(inputs.shape)} and {tuple(maps.shape)}"
             )
     keep = diffid_keep_masks(maps, ratios, validate_args).unsqueeze(3).to(inputs.dtype)  # (2, R, N, 1, H, W)
     x = inputs.detach().unsqueeze(0).unsqueeze(0)
@@ -128,7 +129,8 @@ def _diffid_update(
             or perturbed_logits.shape[2:] != clean_logits.shape
         ):
             raise ValueError(
-                f"Expected `clean_logits` (N, K) and `perturbed_logits` (2, R, N, K), but got {tuple(clean_logits.shape)} and {tuple(perturbed_logits.shape)}"
+                "Expected `clean_logits` (N, K) and `perturbed_logits` (2, R, N, K), but got"
+                f" {tuple(clean_logits.shape)} and {tuple(perturbed_logits.shape)}"
             )
         if target.shape != (n,):
             raise ValueError(f"Expected `target` of shape ({n},), but got {tuple(target.shape)}")
@@ -199,6 +201,7 @@ def diffid(
         _check_ratios(ratios)
         if perturbed_logits.dim() == 4 and perturbed_logits.shape[1] != len(ratios):
             raise ValueError(
-                f"Expected `perturbed_logits` with {len(ratios)} ratios in dim 1, but got {tuple(perturbed_logits.shape)}"
+                f"Expected `perturbed_logits` with {len(ratios)} ratios in dim 1, but got"
+                f" {tuple(perturbed_logits.shape)}"
             )
     return _diffid_compute(*_diffid_update(clean_logits, perturbed_logits, target, None, validate_args), ratios)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
+from robattr.checks import check_finite, check_tensor
 from robattr.metrics.functional._checks import _check_valid
 from robattr.metrics.functional._utils import _score_dtype, _sum_valid
 
@@ -16,8 +17,7 @@ def _mean_score_update(
     Bool values (correct / attack succeeded) count as 0 and 1.
     """
     if validate_args:
-        if not isinstance(values, Tensor) or values.dim() != 1:
-            got = f"shape {tuple(values.shape)}" if isinstance(values, Tensor) else repr(values)
-            raise ValueError(f"Expected `values` to be a 1-D tensor of shape (N,), but got {got}")
+        check_tensor("values", values, 1, "(N,)")
+        check_finite("values", values)
         _check_valid(valid, values.shape[0])
     return _sum_valid(values.to(_score_dtype(values)), valid)

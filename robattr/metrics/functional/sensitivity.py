@@ -21,6 +21,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
+from robattr.checks import check_choice, check_int
 from robattr.metrics.functional._checks import _check_map_batch, _check_valid
 from robattr.metrics.functional.diffid import DEFAULT_RATIOS, _check_ratios
 
@@ -41,10 +42,7 @@ def sensitivity_n_masks(
     """
     _check_map_batch(maps)
     _check_ratios(ratios)
-    if isinstance(n_draws, bool) or not isinstance(n_draws, int) or n_draws < 2:
-        raise ValueError(
-            f"Expected `n_draws` to be an integer >= 2 (a correlation needs two draws), but got {n_draws!r}"
-        )
+    check_int("n_draws", n_draws, 2, what="an integer >= 2 (a correlation needs two draws)")
     shape = (len(ratios), n_draws) + tuple(maps.shape)
     u = torch.rand(shape, generator=generator, device=generator.device if generator is not None else "cpu").to(
         maps.device
@@ -69,11 +67,11 @@ def sensitivity_n_inputs(
         >>> sensitivity_n_inputs(x, torch.tensor([[[[[True, False]]]]])).flatten()
         tensor([0., 1.])
     """
-    if baseline not in ("zero", "rand"):
-        raise ValueError(f"Expected `baseline` to be one of ['zero', 'rand'], but got {baseline!r}")
+    check_choice("baseline", baseline, ["zero", "rand"])
     if inputs.dim() != 4 or masks.dim() != 5 or masks.shape[2:] != (inputs.shape[0],) + tuple(inputs.shape[2:]):
         raise ValueError(
-            f"Expected `inputs` (N, C, H, W) and `masks` (R, D, N, H, W), but got {tuple(inputs.shape)} and {tuple(masks.shape)}"
+            "Expected `inputs` (N, C, H, W) and `masks` (R, D, N, H, W), but got"
+            f" {tuple(inputs.shape)} and {tuple(masks.shape)}"
         )
     m = masks.unsqueeze(3)
     x = inputs.detach().expand(*masks.shape[:2], *inputs.shape)
@@ -114,8 +112,9 @@ def _sensitivity_n_update(
         or clean_logits.shape != (n, perturbed_logits.shape[3])
     ):
         raise ValueError(
-            "Expected `maps` (N, H, W), `masks` (R, D, N, H, W), `clean_logits` (N, K) and `perturbed_logits` (R, D, N, K), "
-            f"but got {tuple(maps.shape)}, {tuple(masks.shape)}, {tuple(clean_logits.shape)} and {tuple(perturbed_logits.shape)}"
+            "Expected `maps` (N, H, W), `masks` (R, D, N, H, W), `clean_logits` (N, K) and `perturbed_logits`"
+            f" (R, D, N, K), but got {tuple(maps.shape)}, {tuple(masks.shape)}, {tuple(clean_logits.shape)} and"
+            f" {tuple(perturbed_logits.shape)}"
         )
     _check_valid(valid, n)
     corr = _sensitivity_n_per_sample(maps, masks, clean_logits, perturbed_logits, target)
