@@ -31,16 +31,19 @@ def test_linear_model_reaches_the_closed_form_optimum():
     with torch.no_grad():
         model[1].weight.copy_(torch.tensor([[1.0, -1.0, 2.0, -2.0, 0.5, -0.5], [0.0] * 6]))
     x = torch.full((1, 1, 2, 3), 0.5)
-    loss = lambda m, z, y: m(z)[:, 0]
+
+    def loss(m, z, y):
+        return m(z)[:, 0]
+
     x_adv = PGD(eps=0.1, step_size=0.05, steps=5, random_start=False)(model, x, torch.tensor([0]), loss_fn=loss)
     expected = x + 0.1 * torch.tensor([1.0, -1, 1, -1, 1, -1]).view(1, 1, 2, 3)
     torch.testing.assert_close(x_adv, expected)
 
 
 def test_bad_arguments():
-    with pytest.raises(ValueError, match=r"^Expected `eps` to be a non-negative float, but got -0.1$"):
+    with pytest.raises(ValueError, match=r"^Expected `eps` to be a finite number in \[0.0, 1.0\], but got -0.1$"):
         PGD(eps=-0.1)
     with pytest.raises(ValueError, match=r"^Expected `norm` to be one of \['l2', 'linf'\], but got 'l1'$"):
         PGD(norm="l1")
-    with pytest.raises(ValueError, match=r"^Expected `restarts` to be a positive integer, but got 0$"):
+    with pytest.raises(ValueError, match=r"^Expected `restarts` to be an integer >= 1, but got 0$"):
         PGD(restarts=0)
