@@ -73,7 +73,7 @@ def _start(
     fingerprint = dissection_fingerprint(model, dataset, dissection)
     if clean is not None:
         clean.check_matches(fingerprint)
-    metadata = {**fingerprint, "dissection": repr(dissection), **settings}
+    metadata = {"job": job, **fingerprint, "dissection": repr(dissection), **settings}
     if clean is not None:
         metadata["clean"] = getattr(clean, "source", None) or "given in memory"
     open_output_dir(out_dir, job, metadata, overwrite, mark=write)

@@ -115,6 +115,9 @@ def test_bad_arguments_fail_with_a_clear_message(clean_result, probing_set):
         ValueError, match=re.escape("Expected `target` to differ from the clean label of unit 1 ('red'), but got 'red'")
     ):
         ConceptAttack(unit=1, target="red").setup(clean_result, probing_set)
-    message = "Expected the label name 'mauve' to name exactly one label in categories ['color', 'object', 'part', 'scene', 'texture'], but found none"
+    message = (
+        "Expected the label name 'mauve' to name exactly one label in categories "
+        "['color', 'object', 'part', 'scene', 'texture'], but found none"
+    )
     with pytest.raises(ValueError, match=re.escape(message)):
         ConceptAttack(unit=1, target="mauve").setup(clean_result, probing_set)

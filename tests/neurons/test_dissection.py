@@ -62,7 +62,8 @@ def test_torchvision_resnet_layer4_through_the_hook(small_set):
 
 
 def test_bad_layer_name_fails_with_a_clear_message(planted, small_set):
-    message = "Expected `layer` to name a submodule of PlantedUnitCNN (one of ['conv', 'act', 'pool', 'head']), but got 'conv9'"
+    names = "['conv', 'act', 'pool', 'head']"
+    message = f"Expected `layer` to name a submodule of PlantedUnitCNN (one of {names}), but got 'conv9'"
     with pytest.raises(ValueError, match=re.escape(message)):
         NetworkDissection("conv9", progress=False)(planted, small_set)
 

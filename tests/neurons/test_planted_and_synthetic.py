@@ -33,7 +33,11 @@ def test_generator_is_deterministic_and_refuses_other_parameters(tmp_path):
     ).read_text().replace(b, "")
     ds = SyntheticBrodenDataset(a, n_images=6, seed=5)
     assert torch.equal(ds[3].image, SyntheticBrodenDataset(b, n_images=6, seed=5)[3].image)
-    message = f"Expected `root` to hold a set generated with {{'n_images': 6, 'seed': 6, 'image_size': 64, 'mask_size': 32, 'rare_probability': 0.025}}, but got {a!r} generated with {{'n_images': 6, 'seed': 5, 'image_size': 64, 'mask_size': 32, 'rare_probability': 0.025}}"
+    spec = "'image_size': 64, 'mask_size': 32, 'rare_probability': 0.025}"
+    message = (
+        f"Expected `root` to hold a set generated with {{'n_images': 6, 'seed': 6, {spec}, but got {a!r} generated "
+        f"with {{'n_images': 6, 'seed': 5, {spec}"
+    )
     with pytest.raises(ValueError, match=re.escape(message)):
         SyntheticBrodenDataset(a, n_images=6, seed=6)
 
