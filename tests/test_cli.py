@@ -83,7 +83,7 @@ def test_resume_continues_from_the_saved_step(tmp_path):
 
 def test_negative_eps_stops_at_start_up(tmp_path):
     # jsonargparse wraps the error of an optional argument in its own message; ours is inside, whole
-    with pytest.raises(ValueError, match=r"Expected `eps` to be a non-negative float, but got -0.1"):
+    with pytest.raises(ValueError, match=r"Expected `eps` to be a finite number in \[0.0, 1.0\], but got -0.1"):
         train_main(["fit", *fast_args(tmp_path), "--model.init_args.val_attack.init_args.eps", "-0.1"])
 
 
