@@ -20,7 +20,7 @@ from robattr.attribution.ig_uniform import IGUniform
 from robattr.attribution.integrated_gradients import IntegratedGradients, riemann_points
 from robattr.attribution.kmeans import kmeans
 from robattr.attribution.lpi import LocalPathIntegration
-from robattr.attribution.maps import attribution_map
+from robattr.attribution.maps import CHANNEL_REDUCTIONS, ChannelReduction, attribution_map
 from robattr.attribution.objectives import OBJECTIVES, select_objective
 from robattr.attribution.path import ESTIMATORS, PathAccumulator, PathChunk, PathIntegral
 from robattr.attribution.random_baseline import RandomAttribution
@@ -32,6 +32,7 @@ from robattr.attribution.zoo import METHODS, create_attribution
 
 __all__ = [
     "CAPTUM_METHODS",
+    "CHANNEL_REDUCTIONS",
     "ESTIMATORS",
     "LRP",
     "METHODS",
@@ -39,6 +40,7 @@ __all__ = [
     "AdversarialGradientIntegration",
     "Attribution",
     "CaptumAttribution",
+    "ChannelReduction",
     "DeepLift",
     "ExpectedGradients",
     "FullGrad",

@@ -19,10 +19,11 @@ class AdversarialGradientIntegration(PathIntegral):
     .. math:: a = \nabla_p z_c(p_{s-1}), \quad p_s = \mathrm{clip}_{[0,1]}(x + \epsilon\,\mathrm{sign}(a)), \quad
        d_{c,s} = \nabla S(p_s) \odot (x - p_s)
 
-    (the step starts from ``x``, as in the official AGI code). ``vanilla`` averages ``d`` over ``(c, s)`` (the code sums;
-    a constant factor); ``valid_ip`` averages the non-negative ``d_{c,s}`` per feature and ``valid_ref`` the per-class
-    sums ``D_c = sum_s d_{c,s}`` that are non-negative, as in the re-calibration code. In the estimator's terms the
-    class is the reference, the step the point, and ``p_s`` plays both the point and the reference (``alpha = 0``).
+    (the step starts from ``x``, as in the official AGI code). ``vanilla`` averages ``d`` over ``(c, s)`` (the code
+    sums; a constant factor); ``valid_ip`` averages the non-negative ``d_{c,s}`` per feature and ``valid_ref`` the
+    per-class sums ``D_c = sum_s d_{c,s}`` that are non-negative, as in the re-calibration code. In the estimator's
+    terms the class is the reference, the step the point, and ``p_s`` plays both the point and the reference
+    (``alpha = 0``).
 
     Deviations from the released code: the adversarial gradient goes through the model's own normalisation (robattr
     models take ``[0, 1]`` inputs and normalise inside, so "pixel space" is the input space; the code fed
@@ -74,7 +75,8 @@ class AdversarialGradientIntegration(PathIntegral):
                 num_classes = model(inputs[:1]).shape[1]
             if self.n_classes > num_classes - 1:
                 raise ValueError(
-                    f"Expected `n_classes` to be at most {num_classes - 1} (the model's classes minus the label), but got {self.n_classes}"
+                    f"Expected `n_classes` to be at most {num_classes - 1} (the model's classes minus the label),"
+                    f" but got {self.n_classes}"
                 )
             scores = torch.rand(n, num_classes, device=inputs.device).scatter(1, target.view(-1, 1), -1.0)
             classes = scores.topk(self.n_classes, dim=1).indices

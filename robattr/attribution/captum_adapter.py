@@ -198,7 +198,8 @@ class CaptumAttribution(Attribution):
         super().__init__(objective)
         if objective != "logit":
             raise ValueError(
-                f"Expected `objective` to be 'logit' for a captum method (it explains an output column), but got {objective!r}"
+                "Expected `objective` to be 'logit' for a captum method (it explains an output column), but got"
+                f" {objective!r}"
             )
         self.method_name = method_name
         self.init_kwargs = dict(init_kwargs or {})

@@ -77,7 +77,8 @@ class ExpectedGradients(PathIntegral):
             )
         if self._pool.shape[1:] != inputs.shape[1:]:
             raise ValueError(
-                f"Expected inputs of shape (N, {', '.join(map(str, self._pool.shape[1:]))}) like the pool, but got {tuple(inputs.shape)}"
+                f"Expected inputs of shape (N, {', '.join(map(str, self._pool.shape[1:]))}) like the pool, but got"
+                f" {tuple(inputs.shape)}"
             )
         idx = torch.randint(len(self._pool), (inputs.shape[0] * self.n_references,))
         refs = self._pool[idx].to(device=inputs.device, dtype=inputs.dtype)

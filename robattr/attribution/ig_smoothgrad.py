@@ -28,10 +28,10 @@ class IGSmoothGrad(PathIntegral):
     .. math:: A = \frac{1}{R} \sum_j (x - x'_j) \odot \frac{1}{K} \sum_m \nabla S(x'_j + \alpha_m (x - x'_j))
 
     with ``sigma = noise_level * (max x - min x)`` and ``alpha_m = linspace(0, 1, K)``. Deviations from the released
-    code (spec section 4.3b): its references for image ``b`` were noisy copies of *other* images of the batch (a
-    reshape instead of a permute); here every image gets noise around itself, and ``sigma`` uses the image's own range
-    rather than the whole batch's (so an image's map does not depend on its batch). Noise is added in the ``[0, 1]``
-    input space and clipped there, as the code does in pixel space.
+    code (``docs/recalibration.md``, section 3): its references for image ``b`` were noisy copies of *other* images of
+    the batch (a reshape instead of a permute); here every image gets noise around itself, and ``sigma`` uses the
+    image's own range rather than the whole batch's (so an image's map does not depend on its batch). Noise is added in
+    the ``[0, 1]`` input space and clipped there, as the code does in pixel space.
 
     Args:
         n_references: ``R`` noisy references (default 10).

@@ -18,8 +18,8 @@ from robattr.models.utils import model_device
 class LocalPathIntegration(PathIntegral):
     r"""LPI: IG over the ``R`` prototypes of the input's cluster of model outputs, weighted by their densities.
 
-    .. math:: A(x) = \sum_{s=1}^{R} \rho_{c(x),s}\,(x - x'_s) \odot \frac{1}{K} \sum_m \nabla S(x'_s + \alpha_{sm}(x - x'_s)),
-       \quad \alpha_{sm} \sim U(0.01, 0.99)
+    .. math:: A(x) = \sum_{s=1}^{R} \rho_{c(x),s}\,(x - x'_s) \odot \frac{1}{K}
+       \sum_m \nabla S(x'_s + \alpha_{sm}(x - x'_s)), \quad \alpha_{sm} \sim U(0.01, 0.99)
 
     **Offline estimation** (:meth:`fit`, the LPI code's ``distribution_estimation.py``): the model's logits on the
     training data are clustered by k-means into ``C`` clusters; each cluster's logits are clustered again into ``R``
@@ -84,7 +84,8 @@ class LocalPathIntegration(PathIntegral):
             check_positive_int("max_samples", max_samples)
         if not 0.0 <= alpha_low < alpha_high <= 1.0:
             raise ValueError(
-                f"Expected 0 <= `alpha_low` < `alpha_high` <= 1, but got alpha_low={alpha_low} and alpha_high={alpha_high}"
+                f"Expected 0 <= `alpha_low` < `alpha_high` <= 1, but got alpha_low={alpha_low} and"
+                f" alpha_high={alpha_high}"
             )
         self.n_prototypes = n_prototypes
         self.n_clusters = n_clusters
@@ -154,7 +155,8 @@ class LocalPathIntegration(PathIntegral):
             check = model(images.to(model_device(model))).float().cpu()
         if not torch.allclose(check, logits[index.flatten()], rtol=1e-3, atol=1e-4):
             raise RuntimeError(
-                "Expected `data` to yield the same images in the same order on each pass, but it changed (a shuffled loader?)"
+                "Expected `data` to yield the same images in the same order on each pass, but it changed (a shuffled"
+                " loader?)"
             )
         self._state = {
             "centers": centers,
@@ -178,7 +180,7 @@ class LocalPathIntegration(PathIntegral):
         return torch.stack([found[i] for i in wanted.tolist()])
 
     def save(self, path: str) -> None:
-        """Write centers ``(C, K)``, prototypes ``(C, R, ...)``, densities ``(C, R)`` and training indices to ``path``."""
+        """Write centers ``(C, K)``, prototypes ``(C, R, ...)``, densities ``(C, R)``, training indices to ``path``."""
         directory = os.path.dirname(path)
         if directory:
             os.makedirs(directory, exist_ok=True)
@@ -215,12 +217,16 @@ class LocalPathIntegration(PathIntegral):
         protos = self.prototypes
         if protos.shape[2:] != inputs.shape[1:]:
             raise ValueError(
-                f"Expected inputs of shape (N, {', '.join(map(str, protos.shape[2:]))}) like the prototypes, but got {tuple(inputs.shape)}"
+                f"Expected inputs of shape (N, {', '.join(map(str, protos.shape[2:]))}) like the prototypes, but got"
+                f" {tuple(inputs.shape)}"
             )
         return protos[self.clusters(model, inputs).cpu()].to(device=inputs.device, dtype=inputs.dtype)
 
     def reference_weights(self, model: nn.Module, inputs: Tensor, target: Tensor, references: Tensor) -> Tensor:
-        """The prototypes' densities in each input's cluster, ``(N, R)``; uniform before :meth:`fit` or for ``R != n_prototypes``."""
+        """The prototypes' densities in each input's cluster, ``(N, R)``.
+
+        Uniform before :meth:`fit` or for ``R != n_prototypes``.
+        """
         if not self.is_fitted or references.shape[1] != self.n_prototypes:
             return super().reference_weights(model, inputs, target, references)
         return self.density[self.clusters(model, inputs).cpu()].to(device=inputs.device, dtype=inputs.dtype)

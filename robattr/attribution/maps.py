@@ -6,11 +6,17 @@ from typing import Literal
 
 from torch import Tensor
 
-Reduction = Literal["abs_sum", "sum", "max_abs"]
+from robattr.checks import check_choice
+
+ChannelReduction = Literal["abs_sum", "sum", "max_abs"]
+"""How :func:`attribution_map` reduces the channels of an attribution (not a batch reduction like the metrics'
+``reduction="mean"``)."""
+CHANNEL_REDUCTIONS: tuple[str, ...] = ("abs_sum", "sum", "max_abs")
+Reduction = ChannelReduction  # former name, kept for imports written before the rename; use ChannelReduction
 
 
 def attribution_map(
-    attr: Tensor, reduction: Reduction = "abs_sum", normalize: bool = False, eps: float = 1e-12
+    attr: Tensor, reduction: ChannelReduction = "abs_sum", normalize: bool = False, eps: float = 1e-12
 ) -> Tensor:
     """Reduce ``(N, C, H, W)`` attributions over channels to ``(N, H, W)`` maps.
 
@@ -20,7 +26,7 @@ def attribution_map(
 
     Args:
         attr: attributions ``(N, C, H, W)``, or ``(N, H, W)`` already one channel.
-        reduction: ``abs_sum`` (default), ``sum`` (signed), or ``max_abs``.
+        reduction: the channel reduction, ``abs_sum`` (default), ``sum`` (signed), or ``max_abs``.
         normalize: scale each map to sum ``H * W``.
         eps: guard for the all-zero map.
 
@@ -32,6 +38,7 @@ def attribution_map(
         >>> attribution_map(a, normalize=True)
         tensor([[[0.8000, 1.2000]]])
     """
+    check_choice("reduction", reduction, CHANNEL_REDUCTIONS)
     if attr.dim() == 3:
         s = attr.abs() if reduction in ("abs_sum", "max_abs") else attr
     elif attr.dim() == 4:
@@ -39,10 +46,8 @@ def attribution_map(
             s = attr.abs().sum(1)
         elif reduction == "sum":
             s = attr.sum(1)
-        elif reduction == "max_abs":
-            s = attr.abs().amax(1)
         else:
-            raise ValueError(f"Expected `reduction` to be one of ['abs_sum', 'sum', 'max_abs'], but got {reduction!r}")
+            s = attr.abs().amax(1)
     else:
         raise ValueError(f"Expected `attr` of shape (N, C, H, W) or (N, H, W), but got {tuple(attr.shape)}")
     if not normalize:

@@ -1,4 +1,8 @@
-"""The scalar an attribution explains: a logit, a log-probability, a class contrast, or the loss."""
+"""The scalar an attribution explains: a logit, a log-probability, a class contrast, or the loss.
+
+:data:`OBJECTIVES` names these explained scalars (an attribution method's ``objective``); what an attack on the maps
+optimises is :data:`robattr.attacks.ATTACK_OBJECTIVES`.
+"""
 
 from __future__ import annotations
 

@@ -21,10 +21,11 @@ class Recalibrated(Attribution):
 
     Re-calibrated maps are non-negative, so ranking by ``A`` equals ranking by ``|A|``. The wrapped method's
     references, alphas, objective, batching and ``create_graph`` support are kept, and the wrapper shares the method
-    object (fitting the method, e.g. LPI's prototypes, serves both; its own ``estimator`` is left alone). The estimator streams the samples through two running sums per
-    feature (spec section 5.3). Deviations from the released code (``ypeiyu/attribution_recalibration``): the block
-    pairing (reference ``j`` with each of its ``K`` alphas, not the tiled one), noise around the same image for IG-SG /
-    IG-SQ, the constant ``1 / k`` dropped, and the vanilla IG-SQ squaring ``C_j`` (see :class:`IGSquared`).
+    object (fitting the method, e.g. LPI's prototypes, serves both; its own ``estimator`` is left alone). The
+    estimator streams the samples through two running sums per feature (Yang et al., ICLR 2023, Algorithm 1;
+    ``docs/recalibration.md``, section 2). Deviations from the released code (``ypeiyu/attribution_recalibration``):
+    the block pairing (reference ``j`` with each of its ``K`` alphas, not the tiled one), noise around the same image
+    for IG-SG / IG-SQ, the constant ``1 / k`` dropped, and the vanilla IG-SQ squaring ``C_j`` (see :class:`IGSquared`).
 
     Args:
         method: any path-integral method (IG, IG-Uniform, IG-SG, IG-SQ, EG, LPI, AGI).
@@ -48,7 +49,8 @@ class Recalibrated(Attribution):
     def __init__(self, method: PathIntegral, mode: Estimator = "valid_ip") -> None:
         if not isinstance(method, PathIntegral):
             raise TypeError(
-                f"Expected `method` to be a PathIntegral (an integral attribution method), but got {type(method).__name__}"
+                "Expected `method` to be a PathIntegral (an integral attribution method), but got"
+                f" {type(method).__name__}"
             )
         check_estimator(mode)
         super().__init__(method.objective)

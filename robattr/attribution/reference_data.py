@@ -34,7 +34,8 @@ def image_batches(data: ReferenceData, max_samples: int | None = None) -> Iterat
             batch = batch["image"] if "image" in batch else batch["x"]
         if not isinstance(batch, Tensor):
             raise TypeError(
-                f"Expected batches of images as tensors, (images, labels) tuples or dicts, but got {type(batch).__name__}"
+                "Expected batches of images as tensors, (images, labels) tuples or dicts, but got"
+                f" {type(batch).__name__}"
             )
         if max_samples is not None:
             batch = batch[: max_samples - seen]

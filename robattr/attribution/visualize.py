@@ -65,7 +65,8 @@ def attribution_cells(images: Tensor, maps: dict[str, Tensor], signed: bool = Fa
     for name, m in maps.items():
         if m.shape != (images.shape[0],) + tuple(images.shape[2:]):
             raise ValueError(
-                f"Expected map {name!r} of shape {(images.shape[0],) + tuple(images.shape[2:])}, but got {tuple(m.shape)}"
+                f"Expected map {name!r} of shape {(images.shape[0],) + tuple(images.shape[2:])}, but got"
+                f" {tuple(m.shape)}"
             )
         cells.append(colorize(scale_map(m.detach().cpu(), signed), "coolwarm" if signed else "reds"))
     return torch.stack(cells, dim=1).flatten(0, 1)

@@ -55,8 +55,9 @@ def create_attribution(name: str, recalibration: str = "vanilla", **kwargs: Any)
             re-calibration of a method that is not an integral method.
 
     Example:
-        >>> create_attribution("ig_uniform", recalibration="valid_ip", n_references=2)
-        Recalibrated(IGUniform(objective='logit', n_references=2, n_points=5, estimator='vanilla', internal_batch_size=None, low=0.0, high=1.0), mode='valid_ip')
+        >>> method = create_attribution("ig_uniform", recalibration="valid_ip", n_references=2)
+        >>> type(method).__name__, type(method.method).__name__, method.method.n_references, method.mode
+        ('Recalibrated', 'IGUniform', 2, 'valid_ip')
     """
     if name not in METHODS:
         raise ValueError(f"Expected `name` to be one of {sorted(METHODS)}, but got {name!r}")
@@ -66,6 +67,7 @@ def create_attribution(name: str, recalibration: str = "vanilla", **kwargs: Any)
         return method
     if not isinstance(method, PathIntegral):
         raise ValueError(
-            f"Expected `recalibration` to be 'vanilla' for {name!r}, which is not an integral method, but got {recalibration!r}"
+            f"Expected `recalibration` to be 'vanilla' for {name!r}, which is not an integral method, but got"
+            f" {recalibration!r}"
         )
     return Recalibrated(method, recalibration)

@@ -183,3 +183,21 @@ def test_internal_batch_size_is_an_upper_bound_on_every_forward_pass(n_images, i
         points = method.n_samples if isinstance(method, SmoothGrad) else method.n_references * method.n_points
         assert sum(sizes) == n_images * points
     torch.testing.assert_close(chunked, whole_batch, rtol=1e-5, atol=1e-6)  # the same draws, the same values
+
+
+def test_bad_baselines_and_channel_reduction():
+    model, x = small_cnn().float(), torch.rand(2, 1, 14, 14)
+    with pytest.raises(
+        ValueError,
+        match=whole("Expected `baselines` broadcastable to the inputs' shape (2, 1, 14, 14), but got (3, 1, 14, 14)"),
+    ):
+        IntegratedGradients(n_steps=2)(model, x, 0, baselines=torch.zeros(3, 1, 14, 14))
+    with pytest.raises(ValueError, match=whole("Expected either `baselines` or `references`, but got both")):
+        IntegratedGradients(n_steps=2)(model, x, 0, baselines=torch.zeros(1), references=torch.zeros(2, 1, 1, 14, 14))
+    with pytest.raises(ValueError, match=whole("Expected `baseline` to be a finite number, but got nan")):
+        IntegratedGradients(baseline=float("nan"))
+    for attr in (torch.rand(2, 3, 4, 4), torch.rand(2, 4, 4)):  # a 3-D map is checked too
+        with pytest.raises(
+            ValueError, match=whole("Expected `reduction` to be one of ['abs_sum', 'sum', 'max_abs'], but got 'mean'")
+        ):
+            attribution_map(attr, reduction="mean")

@@ -112,7 +112,8 @@ def test_shuffled_data_is_detected():
     with pytest.raises(
         RuntimeError,
         match=whole(
-            "Expected `data` to yield the same images in the same order on each pass, but it changed (a shuffled loader?)"
+            "Expected `data` to yield the same images in the same order on each pass, but it changed (a shuffled"
+            " loader?)"
         ),
     ):
         LocalPathIntegration(n_prototypes=4).fit(model, Shuffled())
@@ -125,7 +126,8 @@ def test_load_checks_the_sizes(tmp_path):
     with pytest.raises(
         ValueError,
         match=whole(
-            f"Expected prototypes for `n_clusters`=1 and `n_prototypes`=5 in {path!r}, but got densities of shape (1, 4)"
+            f"Expected prototypes for `n_clusters`=1 and `n_prototypes`=5 in {path!r}, but got densities of shape"
+            " (1, 4)"
         ),
     ):
         LocalPathIntegration(n_prototypes=5, prototypes_path=path)

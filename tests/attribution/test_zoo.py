@@ -55,7 +55,8 @@ def test_bad_names():
     with pytest.raises(
         ValueError,
         match=whole(
-            "Expected `recalibration` to be 'vanilla' for 'gradcam', which is not an integral method, but got 'valid_ip'"
+            "Expected `recalibration` to be 'vanilla' for 'gradcam', which is not an integral method, but got"
+            " 'valid_ip'"
         ),
     ):
         create_attribution("gradcam", recalibration="valid_ip")
