@@ -146,8 +146,13 @@ class FaithfulnessEvaluation(EvaluationModule):
         sanity_layers: cascade order (module names of the classifier); ``None``: every layer, top first.
         target: ``label`` or ``prediction``.
         eval_batch_size: images per forward pass on the perturbed inputs.
-        output_dir: where the results go (default: the TensorBoard log directory).
+        output_dir: the run's directory (default: the TensorBoard log directory); see
+            :class:`~robattr.evaluation.base.EvaluationModule` for resuming and ``overwrite``.
         num_vis: images of the first batch drawn to TensorBoard (0: none).
+        num_images: evaluate the first ``num_images`` test images (``None``: all).
+        overwrite: replace the finished results found in ``output_dir``.
+        resume: continue an unfinished run of this configuration found in ``output_dir``.
+        save_every_n_batches: save the resume state after every this many batches (0: never).
 
     Raises:
         ValueError: for an empty ``attributions``, an unknown mode, metric, reduction or target, or a bad ratio.
@@ -170,8 +175,12 @@ class FaithfulnessEvaluation(EvaluationModule):
         eval_batch_size: int = 512,
         output_dir: str | None = None,
         num_vis: int = 8,
+        num_images: int | None = None,
+        overwrite: bool = False,
+        resume: bool = True,
+        save_every_n_batches: int = 1,
     ) -> None:
-        super().__init__(net, checkpoint, output_dir, num_vis)
+        super().__init__(net, checkpoint, output_dir, num_vis, num_images, overwrite, resume, save_every_n_batches)
         if not attributions:
             raise ValueError(f"Expected `attributions` to name at least one method, but got {attributions!r}")
         for mode in recalibration:
@@ -223,8 +232,7 @@ class FaithfulnessEvaluation(EvaluationModule):
 
     # ------------------------------------------------------------------------------------------------ scoring
     def evaluate_batch(self, x: Tensor, y: Tensor, valid: Tensor, batch_idx: int) -> None:
-        with torch.no_grad():
-            clean = self.net(x)
+        clean = self.logits(x, batch_idx)
         self.accuracy.update((clean.argmax(1) == y).float(), valid)
         target = y if self.target == "label" else clean.argmax(1)
         masks = None
@@ -235,19 +243,20 @@ class FaithfulnessEvaluation(EvaluationModule):
         grid: dict[str, Tensor] = {}
         for variant, (_, _, method) in self.variants.items():
             key = self._key(variant)
-            attr = method(self.net, x, target).detach()
-            maps = attribution_map(attr, self.reduction)
-            if self.diffid:
-                self.diffid[key].update(
-                    clean, diffid_logits(self.net, x, maps, self.ratios, self.eval_batch_size), target, valid
-                )
-            if masks is not None:
-                for red in self.sensitivity_reductions:
-                    self.sensitivity[f"{key}__{red}"].update(
-                        attribution_map(attr, red), masks, clean, sens_logits, target, valid
+            with self.phase(variant, x.shape[0]):
+                attr = method(self.net, x, target).detach()
+                maps = attribution_map(attr, self.reduction)
+                if self.diffid:
+                    self.diffid[key].update(
+                        clean, diffid_logits(self.net, x, maps, self.ratios, self.eval_batch_size), target, valid
                     )
-            if self.sanity:
-                self._sanity(key, method, x, target, maps, valid, batch_idx)
+                if masks is not None:
+                    for red in self.sensitivity_reductions:
+                        self.sensitivity[f"{key}__{red}"].update(
+                            attribution_map(attr, red), masks, clean, sens_logits, target, valid
+                        )
+                if self.sanity:
+                    self._sanity(key, method, x, target, maps, valid, batch_idx)
             if batch_idx == 0 and self.num_vis > 0:
                 grid[variant] = maps[: self.num_vis]
         if grid:
@@ -282,14 +291,31 @@ class FaithfulnessEvaluation(EvaluationModule):
                         row[f"{curve}@{r:g}"] = value
             for red in self.sensitivity_reductions if self.sensitivity else []:
                 out = self.sensitivity[f"{key}__{red}"].compute()
-                for r, m, s in zip(self.ratios, out["mean"].reshape(-1).tolist(), out["std"].reshape(-1).tolist()):
+                se = self.sensitivity[f"{key}__{red}"].compute_stats()["se"].reshape(-1).tolist()
+                for r, m, s, e in zip(
+                    self.ratios, out["mean"].reshape(-1).tolist(), out["std"].reshape(-1).tolist(), se
+                ):
                     row[f"sensitivity_{red}_mean@{r:g}"] = m
                     row[f"sensitivity_{red}_std@{r:g}"] = s
+                    row[f"sensitivity_{red}_se@{r:g}"] = e
             if self.sanity:
-                for layer, rho in zip(self.sanity_layers, self.sanity[key].compute().reshape(-1).tolist()):
+                stats = self.sanity[key].compute_stats()
+                for layer, rho, e in zip(
+                    self.sanity_layers, stats["mean"].reshape(-1).tolist(), stats["se"].reshape(-1).tolist()
+                ):
                     row[f"sanity_rho@{layer}"] = rho
+                    row[f"sanity_rho_se@{layer}"] = e
             rows.append(row)
-        rows.append({"method": "-", "recalibration": "-", "accuracy": float(self.accuracy.compute())})
+        accuracy = self.accuracy.compute_stats()
+        rows.append(
+            {
+                "method": "-",
+                "recalibration": "-",
+                "accuracy": float(accuracy["mean"]),
+                "accuracy_se": float(accuracy["se"]),
+                "n": int(accuracy["n"]),
+            }
+        )
         return rows
 
 

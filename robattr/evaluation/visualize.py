@@ -11,6 +11,7 @@ from robattr.attribution import Attribution, attribution_cells, attribution_map
 from robattr.attribution.path import check_estimator
 from robattr.evaluation.base import EvaluationModule
 from robattr.evaluation.faithfulness import Target, fit_reference_methods, method_variants
+from robattr.evaluation.results import write_atomic
 
 
 class VisualizeAttributions(EvaluationModule):
@@ -27,10 +28,13 @@ class VisualizeAttributions(EvaluationModule):
         checkpoint: robattr training checkpoint.
         attributions: name -> method.
         recalibration: modes among ``vanilla``, ``valid_ip``, ``valid_ref``.
-        num_images: images drawn (at most the batch size).
+        num_images: the first ``num_images`` test images are drawn (at most one test batch; only these images
+            are loaded).
         signed: signed channel sums on a diverging colormap instead of ``sum |A|``.
         target: ``label`` or ``prediction``.
-        output_dir: where the PNG goes (default: the TensorBoard log directory).
+        output_dir: the run's directory for the PNG (default: the TensorBoard log directory); see
+            :class:`~robattr.evaluation.base.EvaluationModule` for ``overwrite``.
+        overwrite: replace the finished results found in ``output_dir``.
 
     Raises:
         ValueError: for an empty ``attributions``, an unknown mode or target, or ``num_images < 1``.
@@ -46,14 +50,13 @@ class VisualizeAttributions(EvaluationModule):
         signed: bool = False,
         target: Target = "label",
         output_dir: str | None = None,
+        overwrite: bool = False,
     ) -> None:
-        super().__init__(net, checkpoint, output_dir, num_images)
+        super().__init__(net, checkpoint, output_dir, num_images, num_images, overwrite)
         if not attributions:
             raise ValueError(f"Expected `attributions` to name at least one method, but got {attributions!r}")
         for mode in recalibration:
             check_estimator(mode)
-        if num_images < 1:
-            raise ValueError(f"Expected `num_images` to be a positive integer, but got {num_images}")
         if target not in ("label", "prediction"):
             raise ValueError(f"Expected `target` to be one of ['label', 'prediction'], but got {target!r}")
         self.attributions = attributions
@@ -69,15 +72,17 @@ class VisualizeAttributions(EvaluationModule):
         if batch_idx != 0 or not self.trainer.is_global_zero:
             return
         x, y = x[: self.num_images], y[: self.num_images]
-        target = y if self.target == "label" else self.net(x).argmax(1)
-        maps = {
-            v: attribution_map(m(self.net, x, target).detach(), "sum" if self.signed else "abs_sum")
-            for v, (_, _, m) in self.variants.items()
-        }
+        target = y if self.target == "label" else self.logits(x, batch_idx).argmax(1)
+        maps = {}
+        for v, (_, _, m) in self.variants.items():
+            with self.phase(v, x.shape[0]):
+                maps[v] = attribution_map(m(self.net, x, target).detach(), "sum" if self.signed else "abs_sum")
         out = self.results_dir()
-        out.mkdir(parents=True, exist_ok=True)
         cells = attribution_cells(x, maps, signed=self.signed)
-        save_image(cells, out / "attributions.png", nrow=1 + len(maps), padding=2, pad_value=1.0)
+        write_atomic(
+            out / "attributions.png",
+            lambda f: save_image(cells, f, format="png", nrow=1 + len(maps), padding=2, pad_value=1.0),
+        )
         self.png, self.columns = str(out / "attributions.png"), ["image", *maps]
         self.log_grid("visualize/maps", cells, nrow=1 + len(maps))
 
