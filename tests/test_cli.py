@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from robattr.cli.train import main as console_main
 from robattr.cli.train import run as train_main
@@ -25,7 +26,7 @@ def fast_args(tmp_path: Path, name: str = "run", max_steps: int = 2) -> list[str
         "--trainer.max_epochs",
         "-1",
         "--trainer.limit_val_batches",
-        "1",
+        "1",  # one batch (an integer stays an integer: see test_an_integer_batch_limit_stays_an_integer)
         "--trainer.enable_progress_bar",
         "false",
         "--trainer.enable_model_summary",
@@ -81,6 +82,19 @@ def test_resume_continues_from_the_saved_step(tmp_path):
     assert any(not torch.equal(v, saved["state_dict"][k]) for k, v in cli.model.state_dict().items())
 
 
+@pytest.mark.parametrize(("value", "expected"), [("1", 1), ("3", 3), ("1.0", 1.0), ("0.25", 0.25)])
+def test_an_integer_batch_limit_stays_an_integer(value, expected, tmp_path, capsys):
+    # Lightning reads an int as a number of batches and a float as a fraction: `1` must not become 1.0 (100 %)
+    config = tmp_path / "limits.yaml"
+    config.write_text(f"trainer:\n  limit_test_batches: {value}\n")
+    with pytest.raises(SystemExit):
+        train_main(["fit", "--config", NATURAL, "--config", str(config), "--trainer.limit_val_batches", value,
+                    "--print_config"])  # fmt: skip
+    trainer = yaml.safe_load(capsys.readouterr().out)["trainer"]
+    for key in ("limit_val_batches", "limit_test_batches"):
+        assert trainer[key] == expected and type(trainer[key]) is type(expected)
+
+
 def test_negative_eps_stops_at_start_up(tmp_path):
     # jsonargparse wraps the error of an optional argument in its own message; ours is inside, whole
     with pytest.raises(ValueError, match=r"Expected `eps` to be a finite number in \[0.0, 1.0\], but got -0.1"):
@@ -101,7 +115,8 @@ def test_unknown_model_stops_at_start_up(tmp_path, capsys):
     assert "robattr.models.NoSuchNet" in capsys.readouterr().err
     with pytest.raises(
         ValueError,
-        match=r"Expected `arch` to be one of torchvision's classification models \['alexnet', .*'wide_resnet50_2'\], but got 'resnet9000'",
+        match=r"Expected `arch` to be one of torchvision's classification models \['alexnet', .*'wide_resnet50_2'\], "
+        r"but got 'resnet9000'",
     ):
         train_main(
             [

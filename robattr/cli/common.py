@@ -20,6 +20,7 @@ from typing import Any, NoReturn
 
 from jsonargparse import Namespace
 from lightning.fabric.utilities.exceptions import MisconfigurationException
+from lightning.pytorch import Trainer
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 TRAINER_DEFAULTS: dict[str, Any] = {
@@ -37,9 +38,10 @@ STARTUP_ERRORS: tuple[type[BaseException], ...] = (ValueError, TypeError, OSErro
 
 
 class JobError(RuntimeError):
-    """A job stopped on purpose with a message for a person (a non-finite loss, a refused output directory).
+    """A job stopped on purpose with a message for a person (a refused output directory, a refused resume).
 
-    The console entry points print its message on one line, without a traceback, and exit with :attr:`exit_code`.
+    The console entry points print its message on one line, without a traceback, and exit with :attr:`exit_code`;
+    so do they for any exception that carries an ``exit_code`` (:class:`robattr.training.NonFiniteError`).
     """
 
     exit_code: int = 1
@@ -109,6 +111,33 @@ def _argument_path(keys: list[tuple[int, str]]) -> str:
     return ".".join(k for _, k in keys)
 
 
+class RobattrTrainer(Trainer):
+    """Lightning's Trainer with the batch limits typed ``int | float`` (integer first) for the command line.
+
+    Lightning reads ``limit_*_batches: 1`` as one batch and ``1.0`` as 100 %, but its annotation is
+    ``float | int``, so jsonargparse turned a YAML or command-line ``1`` into ``1.0`` and a "one batch" smoke test
+    ran the whole set. With the integer first, ``1`` stays one batch and ``1.0`` stays 100 %. Everything else is
+    :class:`lightning.pytorch.Trainer`.
+    """
+
+    def __init__(
+        self,
+        *,
+        limit_train_batches: int | float | None = None,
+        limit_val_batches: int | float | None = None,
+        limit_test_batches: int | float | None = None,
+        limit_predict_batches: int | float | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            limit_train_batches=limit_train_batches,
+            limit_val_batches=limit_val_batches,
+            limit_test_batches=limit_test_batches,
+            limit_predict_batches=limit_predict_batches,
+            **kwargs,
+        )
+
+
 class RobattrParser(LightningArgumentParser):
     """LightningCLI's parser whose errors are one readable line (full text with ``ROBATTR_DEBUG=1``)."""
 
@@ -137,6 +166,7 @@ class RobattrCLI(LightningCLI):
         kwargs.setdefault("auto_configure_optimizers", False)
         kwargs.setdefault("seed_everything_default", 0)
         kwargs.setdefault("parser_class", RobattrParser)
+        kwargs.setdefault("trainer_class", RobattrTrainer)
         super().__init__(*args, **kwargs)
 
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
@@ -200,11 +230,11 @@ def _raised_in(err: BaseException) -> str | None:
 
 def error_message(err: BaseException) -> str | None:
     """The one-line message for ``err``, or ``None`` when it deserves its traceback (a bug, not an input)."""
-    if isinstance(err, JobError):
-        return str(err)
     cause = root_cause(err)
-    if getattr(err, "robattr_stage", None) == "run":
-        return str(cause) if isinstance(cause, JobError) else None
+    if isinstance(err, JobError) or getattr(cause, "exit_code", None) is not None:
+        return str(cause)
+    if getattr(err, "robattr_stage", None) == "run":  # once the job runs, only robattr's own checks are inputs
+        return str(cause) if str(cause).startswith("Expected `") else None
     if not isinstance(cause, STARTUP_ERRORS):
         return None
     text = " ".join(str(cause).split()) or type(cause).__name__
@@ -234,6 +264,7 @@ __all__ = [
     "JobError",
     "RobattrCLI",
     "RobattrParser",
+    "RobattrTrainer",
     "condense_parser_error",
     "console_main",
     "debug_mode",

@@ -14,11 +14,13 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from robattr.attacks import PGD
 from robattr.attribution import IntegratedGradients, attribution_map
+from robattr.checks import check_bool, check_choice, check_int
+from robattr.training.guards import NonFiniteError, first_non_finite
 
-Reduction = Literal["mean", "sum"]
+LossReduction = Literal["mean", "sum"]
 
 
-def reduce_batch(values: Tensor, reduction: Reduction) -> Tensor:
+def reduce_batch(values: Tensor, reduction: LossReduction) -> Tensor:
     """Mean or sum over the batch (RAR sums; see the training modules' docstrings)."""
     return values.sum() if reduction == "sum" else values.mean()
 
@@ -43,6 +45,13 @@ class ClassifierModule(LightningModule):
         eps_warmup_steps: training attacks (PGD, RAR's inner maximisation) ramp ``eps`` and ``step_size`` linearly
             from 0 to their configured values over this many optimizer steps. 0 (RAR's setting) disables it; the
             short CPU quickstarts use it because PGD training at eps 0.3 from scratch stalls for thousands of steps.
+        check_finite_grads: also stop at the first non-finite gradient (off by default: with fp16 mixed precision
+            the gradient scaler skips such steps on purpose). The loss is always checked before the update and the
+            weights after it.
+
+    Raises:
+        NonFiniteError: during training, at the first non-finite loss (or gradient, or weight after an update),
+            naming the step; the weights written to checkpoints before it are finite.
     """
 
     def __init__(
@@ -52,20 +61,19 @@ class ClassifierModule(LightningModule):
         optimizer: OptimizerCallable = torch.optim.Adam,
         lr_scheduler: LRSchedulerCallable | None = None,
         val_attack: PGD | None = None,
-        loss_reduction: Reduction = "mean",
+        loss_reduction: LossReduction = "mean",
         num_vis: int = 16,
         vis_ig_steps: int = 50,
         eps_warmup_steps: int = 0,
+        check_finite_grads: bool = False,
     ) -> None:
         super().__init__()
-        if loss_reduction not in ("mean", "sum"):
-            raise ValueError(f"Expected `loss_reduction` to be one of ['mean', 'sum'], but got {loss_reduction!r}")
-        if num_classes < 2:
-            raise ValueError(f"Expected `num_classes` to be an integer >= 2, but got {num_classes}")
-        if eps_warmup_steps < 0:
-            raise ValueError(f"Expected `eps_warmup_steps` to be a non-negative integer, but got {eps_warmup_steps}")
-        if num_vis < 0:
-            raise ValueError(f"Expected `num_vis` to be a non-negative integer, but got {num_vis}")
+        check_choice("loss_reduction", loss_reduction, ["mean", "sum"])
+        check_int("num_classes", num_classes, minimum=2)
+        check_int("eps_warmup_steps", eps_warmup_steps, minimum=0)
+        check_int("num_vis", num_vis, minimum=0)
+        check_int("vis_ig_steps", vis_ig_steps, minimum=1)
+        check_bool("check_finite_grads", check_finite_grads)
         self.save_hyperparameters(logger=False)
         self.net = net
         self.optimizer_factory = optimizer
@@ -74,6 +82,7 @@ class ClassifierModule(LightningModule):
         self.loss_reduction = loss_reduction
         self.num_vis = num_vis
         self.eps_warmup_steps = eps_warmup_steps
+        self.check_finite_grads = check_finite_grads
         self.vis_ig = IntegratedGradients(n_steps=vis_ig_steps)
         acc = MulticlassAccuracy(num_classes, average="micro")
         self.train_acc, self.val_acc, self.test_acc = acc.clone(), acc.clone(), acc.clone()
@@ -97,12 +106,49 @@ class ClassifierModule(LightningModule):
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         x, y = batch[0], batch[1]
         loss, logits, extra = self.compute_loss(x, y)
+        if self._any_rank(not bool(torch.isfinite(loss.detach()))):
+            raise NonFiniteError(
+                f"train/loss is {loss.item()} at step {self.global_step} (epoch {self.current_epoch}, batch "
+                f"{batch_idx}): training stopped before this update{self._STOP_HINT}"
+            )
         self.train_acc(logits.detach(), y)
         self.log("train/loss", loss, prog_bar=True)
         self.log("train/acc", self.train_acc, on_step=False, on_epoch=True, prog_bar=True)
         for name, value in extra.items():
             self.log(f"train/{name}", value)
         return loss
+
+    _STOP_HINT = (
+        "; the checkpoints written so far hold finite weights. Lower the learning rate, or check the data and the "
+        "loss scale (loss_reduction: sum grows with the batch size)."
+    )
+
+    def _any_rank(self, flag: bool) -> bool:
+        """``flag`` or-ed over the DDP processes, so every process stops together (no hang in the next all-reduce)."""
+        trainer = self._trainer
+        if trainer is None or trainer.world_size == 1:
+            return flag
+        return bool(trainer.strategy.reduce_boolean_decision(flag, all=False))
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        if not self.check_finite_grads:
+            return
+        name = first_non_finite((n, p.grad) for n, p in self.named_parameters())
+        if self._any_rank(name is not None):
+            raise NonFiniteError(
+                f"the gradient of {name or 'a parameter (on another process)'} is non-finite at step "
+                f"{self.global_step} (epoch {self.current_epoch}): training stopped before this update{self._STOP_HINT}"
+            )
+
+    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
+        # the update just made runs before any validation or checkpoint: catch the step that broke the weights
+        name = first_non_finite(self.named_parameters())
+        if self._any_rank(name is not None):
+            raise NonFiniteError(
+                f"the weights ({name or 'on another process'}) became non-finite in the update of step "
+                f"{self.global_step - 1} (epoch {self.current_epoch}, batch {batch_idx}): training stopped"
+                f"{self._STOP_HINT}"
+            )
 
     def _eval_step(self, batch: tuple[Tensor, Tensor], stage: str) -> None:
         x, y = batch[0], batch[1]

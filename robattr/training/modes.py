@@ -7,6 +7,7 @@ from torch import Tensor, nn
 
 from robattr.attacks import PGD
 from robattr.attribution import IntegratedGradients
+from robattr.checks import check_int, check_real
 from robattr.training.classifier import ClassifierModule, reduce_batch
 
 
@@ -48,9 +49,9 @@ class _IGRegularised(ClassifierModule):
 
     def __init__(self, net: nn.Module, attack: PGD, ig_steps: int = 50, approx_factor: int = 5, **kwargs) -> None:
         super().__init__(net, **kwargs)
-        if ig_steps < 1:
-            raise ValueError(f"Expected `ig_steps` to be a positive integer, but got {ig_steps}")
-        if approx_factor < 1 or ig_steps % approx_factor != 0:
+        check_int("ig_steps", ig_steps, minimum=1)
+        check_int("approx_factor", approx_factor, minimum=1)
+        if ig_steps % approx_factor != 0:
             raise ValueError(
                 f"Expected `approx_factor` to be a positive divisor of `ig_steps`={ig_steps}, but got {approx_factor}"
             )
@@ -78,6 +79,7 @@ class IGNormTraining(_IGRegularised):
         self, net: nn.Module, attack: PGD, lam: float = 1.0, ig_steps: int = 50, approx_factor: int = 5, **kwargs
     ) -> None:
         super().__init__(net, attack, ig_steps, approx_factor, **kwargs)
+        check_real("lam", lam)
         if lam < 0:
             raise ValueError(f"Expected `lam` to be a non-negative float, but got {lam}")
         self.lam = lam
@@ -109,6 +111,7 @@ class IGSumNormTraining(_IGRegularised):
         self, net: nn.Module, attack: PGD, beta: float = 0.1, ig_steps: int = 50, approx_factor: int = 5, **kwargs
     ) -> None:
         super().__init__(net, attack, ig_steps, approx_factor, **kwargs)
+        check_real("beta", beta)
         if beta < 0:
             raise ValueError(f"Expected `beta` to be a non-negative float, but got {beta}")
         self.beta = beta
