@@ -271,6 +271,7 @@ class NetworkDissection:
         self.top_k = top_k
         self.capacity = capacity
         self.progress = progress
+        self.passes = 0  # passes over the data of the last call: 2 or 3 threshold passes + the IoU pass
 
     def __call__(self, model: nn.Module, dataset: BrodenDataset) -> DissectionResult:
         acts_fn = LayerActivations(model, self.layer)  # fails early on a bad layer name
@@ -286,6 +287,7 @@ class NetworkDissection:
             self.progress,
         )
         tally = self.tally(model, dataset, stats.thresholds, acts_fn)
+        self.passes = stats.passes + 1
         return DissectionResult(
             layer=self.layer,
             quantile=self.quantile,
