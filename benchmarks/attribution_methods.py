@@ -1,12 +1,14 @@
 """Throughput of every attribution method at 224x224, with its forward+backward pass count, vs captum.
 
 A ResNet-18 with random weights (1000 classes) explains a small batch. IG-SQ costs what IG-SG costs (the same
-samples, squared), and the GradientShap adapter what captum's GradientShap costs (the EG row), so neither is timed. For each method the table gives images per
-second, the forward+backward passes it needs per image, the time per (pass x image), and captum's images per
-second for the same computation where captum has the method. The time of one plain forward+backward of the batch,
-divided by its size, is the floor "per pass-image" any method can reach. Usage::
+samples, squared), and the GradientShap adapter what captum's GradientShap costs (the EG row), so neither is timed.
+For each method the table gives images per second, the forward+backward passes it needs per image, the time per
+(pass x image), and captum's images per second for the same computation where captum has the method. The time of
+one plain forward+backward of the batch, divided by its size, is the floor "per pass-image" any method can reach.
+Usage::
 
     python benchmarks/attribution_methods.py                          # CPU, batch 4, about 4 minutes on 2 cores
+    python benchmarks/attribution_methods.py --quick --json rows.json # 64x64, 2 references x 2 points, seconds
     python benchmarks/attribution_methods.py --device cuda --batch 16 --repeats 3
     python benchmarks/attribution_methods.py --write-readme           # (re)write the section of benchmarks/README.md
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import os
 import platform
 import re
@@ -51,7 +54,8 @@ from robattr.models import TorchvisionClassifier
 SECTION = "## Attribution methods"
 INTRO = (
     "`benchmarks/attribution_methods.py` times every method of `robattr.attribution` (and captum where it has the "
-    "method) on a ResNet-18 with random weights at 224x224, and counts the forward+backward passes each needs per image."
+    "method) on a ResNet-18 with random weights at 224x224, and counts the forward+backward passes each needs per "
+    "image."
 )
 NOTES = (
     "Reading it: the multi-sample methods (SmoothGrad, the IG family, EG, AGI, LPI) put `internal_batch_size` path "
@@ -78,17 +82,22 @@ def timed(fn: Callable[[], object], device: torch.device, repeats: int, warmup: 
     return (time.perf_counter() - start) / repeats
 
 
-def run(device: torch.device, batch: int, repeats: int, chunk: int) -> tuple[list[dict], dict[int, float]]:
+def measure(
+    device: torch.device, batch: int, repeats: int, chunk: int, size: int = 224, r: int = 10, k: int = 5
+) -> tuple[list[dict], dict[int, float]]:
+    """Rows per method and the plain forward+backward time per image for the batch and for a chunk of points.
+
+    ``r`` references (classes for AGI, samples for SmoothGrad) x ``k`` points per image, ``size`` x ``size`` images.
+    """
     torch.manual_seed(0)
     model = TorchvisionClassifier("resnet18", num_classes=1000).to(device).eval()
     model.requires_grad_(False)
-    x = torch.rand(batch, 3, 224, 224, device=device)
+    x = torch.rand(batch, 3, size, size, device=device)
     y = torch.randint(0, 1000, (batch,), device=device)
-    pool = torch.rand(16, 3, 224, 224)
-    r, k = 10, 5
+    pool = torch.rand(16, 3, size, size)
 
     def forward_backward(n: int) -> None:
-        xi = torch.rand(n, 3, 224, 224, device=device, requires_grad=True)
+        xi = torch.rand(n, 3, size, size, device=device, requires_grad=True)
         torch.autograd.grad(model(xi)[:, 0].sum(), xi)
 
     # one warm-up of both batch shapes the methods use (the batch, and a chunk of path points), then no per-method
@@ -112,36 +121,36 @@ def run(device: torch.device, batch: int, repeats: int, chunk: int) -> tuple[lis
             lambda: GradCAM(align_corners=False)(model, x, y),
             1,
             lambda: LayerAttribution.interpolate(
-                LayerGradCam(model, layer).attribute(x, target=y, relu_attributions=True), (224, 224), "bilinear"
+                LayerGradCam(model, layer).attribute(x, target=y, relu_attributions=True), (size, size), "bilinear"
             ),
         ),
         (
-            "SmoothGrad (10)",
-            lambda: SmoothGrad(10, internal_batch_size=chunk)(model, x, y),
-            10,
+            f"SmoothGrad ({r})",
+            lambda: SmoothGrad(r, internal_batch_size=chunk)(model, x, y),
+            r,
             lambda: NoiseTunnel(CaptumSaliency(model)).attribute(
-                x, nt_type="smoothgrad", nt_samples=10, nt_samples_batch_size=chunk, stdevs=0.15, target=y, abs=False
+                x, nt_type="smoothgrad", nt_samples=r, nt_samples_batch_size=chunk, stdevs=0.15, target=y, abs=False
             ),
         ),
         ("FullGrad", lambda: FullGrad()(model, x, y), 1, None),
         (
-            "IG (5 points)",
-            lambda: IntegratedGradients(5, internal_batch_size=chunk)(model, x, y),
-            5,
+            f"IG ({k} points)",
+            lambda: IntegratedGradients(k, internal_batch_size=chunk)(model, x, y),
+            k,
             lambda: CaptumIG(model).attribute(
-                x, target=y, n_steps=5, method="riemann_right", internal_batch_size=chunk
+                x, target=y, n_steps=k, method="riemann_right", internal_batch_size=chunk
             ),
         ),
-        ("IG-Uniform (10 x 5)", lambda: IGUniform(r, k, internal_batch_size=chunk)(model, x, y), r * k, None),
+        (f"IG-Uniform ({r} x {k})", lambda: IGUniform(r, k, internal_batch_size=chunk)(model, x, y), r * k, None),
         (
             "IG-Uniform, valid_ip",
             lambda: Recalibrated(IGUniform(r, k, internal_batch_size=chunk))(model, x, y),
             r * k,
             None,
         ),
-        ("IG-SG (10 x 5)", lambda: IGSmoothGrad(r, k, internal_batch_size=chunk)(model, x, y), r * k, None),
+        (f"IG-SG ({r} x {k})", lambda: IGSmoothGrad(r, k, internal_batch_size=chunk)(model, x, y), r * k, None),
         (
-            "EG (10 x 5)",
+            f"EG ({r} x {k})",
             lambda: eg(model, x, y, references=refs),
             r * k,
             lambda: CaptumGradientShap(model).attribute(
@@ -149,12 +158,12 @@ def run(device: torch.device, batch: int, repeats: int, chunk: int) -> tuple[lis
             ),
         ),
         (
-            "AGI (10 classes x 5 steps)",
+            f"AGI ({r} classes x {k} steps)",
             lambda: AdversarialGradientIntegration(r, k, internal_batch_size=chunk)(model, x, y),
             2 * r * k,
             None,
         ),
-        ("LPI (4 prototypes x 5)", lambda: lpi(model, x, y), 4 * k, None),
+        (f"LPI (4 prototypes x {k})", lambda: lpi(model, x, y), 4 * k, None),
         ("InputXGradient (captum adapter)", lambda: InputXGradient()(model, x, y), 1, None),
         ("DeepLift (captum adapter)", lambda: DeepLift()(model, x, y), 1, None),
         ("LRP (captum adapter)", lambda: LRP()(model, x, y), 1, None),
@@ -187,8 +196,8 @@ def table(
         f"{os.getloadavg()[0]:.1f} at the end (other jobs shared the CPU: single timings vary up to 2x between runs, "
         f"compare within a run). ResNet-18 (random weights, 1000 classes), 224x224, batch {batch}, internal_batch_size "
         f"{chunk}, mean of {repeats} run(s) (at least 3 for single-pass methods) after one shared warm-up. A plain "
-        f"forward+backward costs {floors} (the floor of the last column). captum runs the same computation where it has "
-        "the method (EG: GradientShap, 50 samples per image from the same references, no noise).",
+        f"forward+backward costs {floors} (the floor of the last column). captum runs the same computation where it "
+        "has the method (EG: GradientShap, one sample per EG reference x point, from the same references, no noise).",
         "",
         "| method | fwd+bwd passes / image | images / s | ms per pass-image | captum images / s |",
         "|---|---|---|---|---|",
@@ -202,26 +211,46 @@ def table(
 
 def write_section(text: str, path: Path) -> None:
     """Replace (or append) the "Attribution methods" section of ``path``, leaving the other sections alone."""
-    body = f"{SECTION}\n\n{textwrap.fill(INTRO, 118)}\n\n```\npython benchmarks/attribution_methods.py --write-readme\n```\n\n{text}\n\n{textwrap.fill(NOTES, 118)}\n"
+    command = "```\npython benchmarks/attribution_methods.py --write-readme\n```"
+    body = f"{SECTION}\n\n{textwrap.fill(INTRO, 118)}\n\n{command}\n\n{text}\n\n{textwrap.fill(NOTES, 118)}\n"
     old = path.read_text() if path.exists() else "# Benchmarks\n"
     pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
     new = pattern.sub(lambda _m: body + "\n", old) if pattern.search(old) else old.rstrip("\n") + "\n\n" + body
     path.write_text(new)
 
 
-def main() -> None:
+def run(quick: bool = False, device: str = "cpu") -> list[dict]:
+    """Every method's row (``quick``: 64x64 images, batch 2, 2 references x 2 points: seconds on one CPU core)."""
+    dev = torch.device(device)
+    if quick:
+        rows, per_pass = measure(dev, batch=2, repeats=1, chunk=8, size=64, r=2, k=2)
+    else:
+        rows, per_pass = measure(dev, batch=16 if dev.type == "cuda" else 4, repeats=1, chunk=40)
+    floor = {f"floor_ms_per_img_batch_{n}": 1000 * t for n, t in per_pass.items()}
+    return [{**row, **floor} for row in rows]
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="64x64, batch 2, 2 x 2 samples (seconds on a CPU)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--chunk", type=int, default=40, help="internal_batch_size: points per forward pass")
+    parser.add_argument("--json", metavar="PATH", help="also write the rows as JSON")
     parser.add_argument("--write-readme", action="store_true", help="write the table into benchmarks/README.md")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     device = torch.device(args.device)
-    rows, per_pass = run(device, args.batch, args.repeats, args.chunk)
+    if args.quick:
+        args.batch, args.repeats, args.chunk = 2, 1, 8
+        rows, per_pass = measure(device, args.batch, args.repeats, args.chunk, size=64, r=2, k=2)
+    else:
+        rows, per_pass = measure(device, args.batch, args.repeats, args.chunk)
     text = table(rows, per_pass, device, args.batch, args.repeats, args.chunk)
     print(text)
-    if args.write_readme:
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2))
+    if args.write_readme and not args.quick:
         write_section(text, Path(__file__).with_name("README.md"))
 
 

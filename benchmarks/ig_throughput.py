@@ -4,14 +4,16 @@ The limit of any m-step IG is m forward+backward passes of the batch: we time on
 ``batch`` images and multiply by ``m`` (the same FLOPs, in the best batch shape). Ratios are taken in one run, on
 the same machine and inputs. Usage::
 
-    python benchmarks/ig_throughput.py                       # MNIST CNN and ResNet-18, CPU
-    python benchmarks/ig_throughput.py --device cuda --repeats 20
+    python benchmarks/ig_throughput.py                       # MNIST CNN and ResNet-18 at 224x224, CPU
+    python benchmarks/ig_throughput.py --quick --json ig.json  # tiny sizes, seconds
+    python benchmarks/ig_throughput.py --device cuda
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import platform
 import time
 
@@ -74,41 +76,60 @@ def bench(
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--resnet-size", type=int, default=224)
-    args = parser.parse_args()
-    device = torch.device(args.device)
+def run(quick: bool = False, device: str = "cpu") -> list[dict]:
+    """IG on the MNIST CNN and on ResNet-18 (``quick``: batch 8 and 2 at 64x64, few steps: seconds on a CPU)."""
+    dev = torch.device(device)
+    gpu = dev.type == "cuda"
+    repeats = 1 if quick else 3
     torch.manual_seed(0)
-    rows = [
-        bench("mnist_cnn 28x28", MnistCNN(), (1, 28, 28), 50, 50, 2500, device, args.repeats),
+    size = 64 if quick else 224
+    mnist = (8, 10, 40) if quick else (50, 50, 2500)  # batch, IG steps, internal_batch_size
+    resnet = (2, 4, 8) if quick else ((64, 50, 1024) if gpu else (8, 20, 80))
+    return [
+        bench("mnist_cnn 28x28", MnistCNN(), (1, 28, 28), *mnist, dev, repeats),
         bench(
-            f"resnet18 {args.resnet_size}x{args.resnet_size}",
+            f"resnet18 {size}x{size}",
             TorchvisionClassifier("resnet18", num_classes=10),
-            (3, args.resnet_size, args.resnet_size),
-            8 if device.type == "cpu" else 64,
-            20 if device.type == "cpu" else 50,
-            80 if device.type == "cpu" else 1024,
-            device,
-            args.repeats,
+            (3, size, size),
+            *resnet,
+            dev,
+            repeats,
         ),
     ]
-    gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else ""
-    print(
-        f"Machine: {platform.platform()}, {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads {gpu}; "
-        f"torch {torch.__version__}; {datetime.date.today()}"
-    )
-    print(
-        "| model | batch | steps | chunk | ours img/s | captum img/s | limit img/s | ours / captum speed | ours / limit speed |"
-    )
-    print("|---|---|---|---|---|---|---|---|---|")
+
+
+def table(rows: list[dict]) -> str:
+    """Markdown table of the rows."""
+    lines = [
+        "| model | batch | steps | chunk | ours img/s | captum img/s | limit img/s | ours / captum speed "
+        "| ours / limit speed |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
-        print(
-            f"| {r['model']} | {r['batch']} | {r['steps']} | {r['chunk']} | {r['ours_img_s']:.1f} | {r['captum_img_s']:.1f} | "
-            f"{r['limit_img_s']:.1f} | {r['ours_vs_captum']:.2f}x | {r['ours_vs_limit']:.2f} |"
+        lines.append(
+            f"| {r['model']} | {r['batch']} | {r['steps']} | {r['chunk']} | {r['ours_img_s']:.1f} | "
+            f"{r['captum_img_s']:.1f} | {r['limit_img_s']:.1f} | {r['ours_vs_captum']:.2f}x | "
+            f"{r['ours_vs_limit']:.2f} |"
         )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes (seconds on a CPU)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--json", metavar="PATH", help="also write the rows as JSON")
+    args = parser.parse_args(argv)
+    rows = run(args.quick, args.device)
+    device = torch.device(args.device)
+    gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else ""
+    cpu = platform.processor() or platform.machine()
+    print(f"Machine: {platform.platform()}, {cpu}, {torch.get_num_threads()} threads {gpu}; torch {torch.__version__};")
+    print(f"{datetime.date.today()}")
+    print(table(rows))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=2)
 
 
 if __name__ == "__main__":
