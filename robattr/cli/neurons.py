@@ -16,7 +16,6 @@ under ``--output_dir`` (see :mod:`robattr.neurons.jobs`) plus the resolved ``con
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import torch
@@ -60,6 +59,9 @@ def add_job_arguments(parser: ArgumentParser, job: str) -> ArgumentParser:
             "--clean", type=str | None, default=None, help="output directory of an earlier `dissect` to reuse"
         )
     parser.add_argument("--output_dir", type=str, required=True, help="where results are written")
+    parser.add_argument(
+        "--overwrite", type=bool, default=False, help="replace complete results of an earlier run of this job there"
+    )
     parser.add_argument("--device", type=str, default="auto", help="'auto' (CUDA when available), 'cpu', 'cuda:0', ...")
     parser.add_argument("--tensorboard", type=bool, default=True, help="write a TensorBoard summary")
     return parser
@@ -99,21 +101,24 @@ def run_job(
     dissection: NetworkDissection = init.dissection
     dataset: BrodenDataset = init.data
     out_dir = init.output_dir
-    os.makedirs(out_dir, exist_ok=True)
-    with open(os.path.join(out_dir, "config.yaml"), "w", encoding="utf-8") as f:  # reusable: --config config.yaml
-        f.write(parser.dump(config, skip_none=False))
+    saved = config.clone()
+    saved.overwrite = False  # a rerun of the saved config never replaces results unasked
+    # the job checks out_dir before any work, then writes config.yaml (reusable: --config config.yaml) atomically
+    files = {"overwrite": init.overwrite, "config": parser.dump(saved, skip_none=False)}
     if job == "dissect":
-        result = run_dissect(model, dataset, dissection, out_dir, tensorboard=init.tensorboard)
+        result = run_dissect(model, dataset, dissection, out_dir, tensorboard=init.tensorboard, **files)
         metrics: dict[str, Any] = {
             "dissect/interpretable_units": int(result.interpretable.sum()),
             "dissect/units": result.num_units,
         }
         metrics["dissect/labels"] = result.names()
     elif job == "noise":
-        metrics = run_noise(model, dataset, dissection, init.noise, out_dir, clean=clean, tensorboard=init.tensorboard)
+        metrics = run_noise(
+            model, dataset, dissection, init.noise, out_dir, clean=clean, tensorboard=init.tensorboard, **files
+        )
     else:
         metrics = run_attack(
-            model, dataset, dissection, init.attack, out_dir, clean=clean, tensorboard=init.tensorboard
+            model, dataset, dissection, init.attack, out_dir, clean=clean, tensorboard=init.tensorboard, **files
         )
     rank_zero_info(f"{job}: results in {out_dir}\n" + "\n".join(f"  {k}: {v}" for k, v in metrics.items()))
     return metrics

@@ -2,13 +2,15 @@
 
 Every datamodule derives from :class:`ImageDataModule`: ``num_classes``, ``input_shape`` ``(C, H, W)``,
 ``class_names``, ``train_set`` / ``val_set`` / ``test_set`` after ``setup``, ``dataset(split)``, splits fixed by
-``seed``, items ``(x, y)`` with ``y`` int64. :data:`DATAMODULES` maps short names to classes.
+``seed``, items ``(x, y)`` with ``y`` int64. :data:`DATAMODULES` maps short names to classes. A truncated or corrupt
+file raises :class:`CorruptFileError` (a ``ValueError``) naming the file and what to do (:mod:`robattr.data.files`).
 """
 
 from robattr.data.augment import rar_augment, rar_distortion, warp_images
 from robattr.data.base import ImageDataModule
 from robattr.data.cifar10 import CIFAR10, read_cifar_batch
 from robattr.data.datasets import TensorImageDataset
+from robattr.data.files import CorruptFileError
 from robattr.data.flower17 import FLOWER17_CLASSES, Flower17, rar_train_test_indices
 from robattr.data.flower102 import Flower102
 from robattr.data.imagenet import ImageNet
@@ -31,6 +33,7 @@ DATAMODULES: dict[str, type[ImageDataModule]] = {
 
 __all__ = [
     "CIFAR10",
+    "CorruptFileError",
     "DATAMODULES",
     "FLOWER17_CLASSES",
     "MNIST",

@@ -1,4 +1,4 @@
-"""A generated probing set written in Broden's exact on-disk format (spec ``neuron-explanations.md`` section 7.2).
+"""A generated probing set written in Broden's exact on-disk format (see ``docs/neurons.md``).
 
 Images of coloured, axis-aligned squares and bars on a grey background, with the label planes Network Dissection
 reads. Everything the loader must handle occurs: a size mismatch between images (64x64) and masks (32x32), pixel-level

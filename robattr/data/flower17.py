@@ -59,7 +59,7 @@ class Flower17(ImageDataModule):
     ``17flowers.tgz``: 80 consecutive images per class, class ``(index - 1) // 80`` in the order of
     :data:`FLOWER17_CLASSES`. ``images_per_class`` may be lowered (e.g. for tests); the default is the real 80.
 
-    Preparation (spec §3.4): each image is resized to ``image_size`` x ``image_size`` with PIL's LANCZOS
+    Preparation (as RAR's code): each image is resized to ``image_size`` x ``image_size`` with PIL's LANCZOS
     (= ANTIALIAS) filter, ignoring the aspect ratio; the whole set is shuffled with numpy seed ``shuffle_seed``
     (4557077); in that order the first ``train_per_class`` (72) images of each class are training images (1,224),
     the other 8 test images (136). ``val_per_class`` images per class are then moved from train to validation

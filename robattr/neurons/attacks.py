@@ -1,4 +1,4 @@
-r"""Crafted corruptions of a probing set that steer a unit's explanation (spec sections 4.2 - 4.4).
+r"""Crafted corruptions of a probing set that steer a unit's explanation (Srivastava et al., ICCV 2023).
 
 All variants share one engine: pick the images where a *source* mask :math:`S(x)` or a *target* mask :math:`G(x)`
 is non-empty, run PGD (L-inf, in ``[0, 1]`` pixel space) on them to **minimise** the reference's "basic" loss on the

@@ -1,4 +1,4 @@
-"""Comparing explanations before and after a corruption (spec section 6.1).
+"""Comparing explanations before and after a corruption (Srivastava et al., ICCV 2023).
 
 Functions of dissection results and index sets only (they never call a model): the fraction of units whose label
 changes (all units, and the units interpretable on clean data, score > 0.04), attack success, the IoU change, the

@@ -1,4 +1,4 @@
-"""MILAN's exemplars (Hernandez et al., ICLR 2022): each unit's top-k images and their activation masks (spec 5)."""
+"""MILAN's exemplars (Hernandez et al., ICLR 2022): each unit's top-k images and their activation masks."""
 
 from __future__ import annotations
 

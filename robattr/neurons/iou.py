@@ -130,7 +130,7 @@ class Concepts(NamedTuple):
 
 
 def assign_concepts(iou: Tensor, primary_category: Tensor, num_categories: int, top: int = 5) -> Concepts:
-    """The concept of each unit: the label of highest IoU among labels with a primary category (spec 3.5).
+    """The concept of each unit: the label of highest IoU among labels with a primary category (NetDissect-Lite's rule).
 
     The per-category best labels are reported too (the final label is the best of them). Ties are broken by the lower
     label number (the reference's ``argmax``). A unit with zero IoU everywhere gets the first valid label, score 0.

@@ -1,4 +1,4 @@
-"""Random-noise corruption of a probing set (spec section 4.1): Gaussian, uniform or Bernoulli, in pixel space."""
+"""Random-noise corruption of a probing set (Srivastava et al., ICCV 2023): Gaussian, uniform or Bernoulli noise."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def image_generator(seed: int, index: int) -> torch.Generator:
 
 
 class NoiseCorruption:
-    r"""Add noise to a fraction of the probing images, clip to ``[0, 1]``, store them (spec 4.1).
+    r"""Add noise to a fraction of the probing images, clip to ``[0, 1]``, store them.
 
     Per pixel and channel, in ``[0, 1]`` pixel space: ``gaussian`` :math:`\delta \sim \mathcal{N}(0, \sigma^2)`
     (``torchattacks.GN`` in the reference), ``uniform`` :math:`\delta \sim \mathcal{U}(-\sigma, \sigma)` (std

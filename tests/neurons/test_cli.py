@@ -117,3 +117,33 @@ def test_missing_broden_directory_stops_with_a_clear_message(tmp_path):
                 str(tmp_path / "out"),
             ]
         )
+
+
+def _files(directory: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+def test_a_job_pointed_at_another_jobs_directory_changes_nothing_there(tmp_path):
+    out = tmp_path / "dissect"
+    main(_args("dissect", tmp_path / "data", out, 32) + ["--tensorboard", "false"])
+    before = _files(out)
+    message = (
+        "Expected `output_dir` to be a new directory or one holding results of a 'noise' job, but got "
+        f"'{out}' holding the results of a 'dissect' job; choose another directory"
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        main(_args("noise", tmp_path / "data", out, 32) + ["--clean", str(out)])
+    assert _files(out) == before  # config.yaml and metrics.json of the dissection untouched
+
+
+def test_a_rerun_is_refused_unless_overwrite_and_the_saved_config_never_overwrites(tmp_path):
+    out = tmp_path / "d"
+    args = _args("dissect", tmp_path / "data", out, 32) + ["--tensorboard", "false"]
+    main(args)
+    before = _files(out)
+    with pytest.raises(FileExistsError, match=re.escape("pass overwrite=True (--overwrite true) to replace them")):
+        main(args)
+    assert _files(out) == before
+    main(args + ["--overwrite", "true"])
+    assert yaml.safe_load((out / "config.yaml").read_text())["overwrite"] is False
+    assert json.loads((out / "robattr_job.json").read_text())["status"] == "complete"
