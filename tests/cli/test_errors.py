@@ -58,8 +58,12 @@ def test_only_input_errors_lose_their_traceback():
             raise ValueError("Does not validate against any of the Union subtypes") from inner
     except ValueError as wrapped:
         assert error_message(wrapped) == "Expected `eps` to be a non-negative float, but got -0.1"
-        wrapped.robattr_stage = "run"  # the same error once the job processed a batch: a bug, keep the traceback
-        assert error_message(wrapped) is None
+        wrapped.robattr_stage = "run"  # once the job runs, robattr's own checks still speak for themselves
+        assert error_message(wrapped) == "Expected `eps` to be a non-negative float, but got -0.1"
+    bug = ValueError("too many values to unpack")
+    assert error_message(bug) == "too many values to unpack"  # at start-up: a value error is an input error
+    bug.robattr_stage = "run"
+    assert error_message(bug) is None  # while running: a bug, keep the traceback
     assert error_message(KeyError("x")) is None  # not an input error
     assert error_message(JobError("train/loss is nan at step 3")) == "train/loss is nan at step 3"
 
