@@ -110,8 +110,14 @@ def markdown(info: dict[str, str], results: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def run_all(quick: bool, device: str, only: list[str] | None = None) -> tuple[dict[str, str], dict[str, dict]]:
-    """Run the selected benchmarks; returns the machine description and ``name -> {rows, seconds, error}``."""
+def run_all(
+    quick: bool, device: str, only: list[str] | None = None, out: Path | None = None
+) -> tuple[dict[str, str], dict[str, dict]]:
+    """Run the selected benchmarks; returns the machine description and ``name -> {rows, seconds, error}``.
+
+    With ``out``, the JSON and markdown files are rewritten after every benchmark, so a run stopped by a time limit
+    keeps what it measured.
+    """
     unknown = sorted(set(only or []) - set(BENCHMARKS))
     if unknown:
         raise ValueError(f"Expected `only` to name benchmarks among {sorted(BENCHMARKS)}, but got {unknown}")
@@ -128,6 +134,8 @@ def run_all(quick: bool, device: str, only: list[str] | None = None) -> tuple[di
             results[name] = {"rows": [], "seconds": time.perf_counter() - start, "error": traceback.format_exc()}
         status = "FAILED" if results[name]["error"] else f"{len(results[name]['rows'])} rows"
         print(f"[run_all] {name}: {status} in {results[name]['seconds']:.1f} s", flush=True)
+        if out is not None:
+            write(out, info, results)
     return info, results
 
 
@@ -151,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="*", default=None, help=f"a subset of {sorted(BENCHMARKS)}")
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    info, results = run_all(args.quick, args.device, args.only)
+    info, results = run_all(args.quick, args.device, args.only, Path(args.out))
     info["total_seconds"] = f"{time.perf_counter() - start:.1f}"
     json_path, md_path = write(Path(args.out), info, results)
     print(f"[run_all] {info['total_seconds']} s in all; wrote {json_path} and {md_path}")
