@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader
 
 from robattr.attribution import Attribution, PathIntegral, Recalibrated, attribution_cells, attribution_map
 from robattr.attribution.expected_gradients import ExpectedGradients
-from robattr.attribution.maps import Reduction
+from robattr.attribution.maps import ChannelReduction
 from robattr.attribution.path import check_estimator
 from robattr.evaluation.base import EvaluationModule
 from robattr.metrics.diffid import DiffID
@@ -166,7 +166,7 @@ class FaithfulnessEvaluation(EvaluationModule):
         recalibration: list[str] = ["vanilla", "valid_ip"],  # noqa: B006 - jsonargparse needs a literal default
         metrics: list[str] = ["diffid"],  # noqa: B006
         ratios: list[float] = list(DEFAULT_RATIOS),  # noqa: B006, B008
-        reduction: Reduction = "abs_sum",
+        reduction: ChannelReduction = "abs_sum",
         sensitivity_reductions: list[str] = ["abs_sum", "sum"],  # noqa: B006
         sensitivity_draws: int = 10,
         sensitivity_baseline: Baseline = "zero",
@@ -228,6 +228,7 @@ class FaithfulnessEvaluation(EvaluationModule):
         return variant.replace("/", "__")  # ModuleDict keys cannot hold "."; "/" is kept out for clarity
 
     def on_test_start(self) -> None:
+        super().on_test_start()  # resume state, progress display
         fit_reference_methods(self, self.attributions.values())
 
     # ------------------------------------------------------------------------------------------------ scoring

@@ -66,6 +66,7 @@ class VisualizeAttributions(EvaluationModule):
         self.columns: list[str] = []
 
     def on_test_start(self) -> None:
+        super().on_test_start()  # resume state, progress display
         fit_reference_methods(self, self.attributions.values())
 
     def evaluate_batch(self, x: Tensor, y: Tensor, valid: Tensor, batch_idx: int) -> None:

@@ -249,9 +249,9 @@ def test_one_summary_line_per_pair_and_batch(tmp_path, checkpoint):
 
 def resumable_job(checkpoint, out, **kwargs) -> AttributionRobustnessEvaluation:
     """Random attacks (one-shot and the iterative walk) on a saliency that can signal its own process."""
+    kwargs.setdefault("output_dir", str(out))
     return job(
         checkpoint,
-        output_dir=str(out),
         attributions={"saliency": SignalingSaliency()},
         attacks={
             "random_sign": RandomSignPerturbation(eps=0.1),
@@ -316,3 +316,26 @@ def test_resume_false_starts_over(tmp_path, checkpoint, monkeypatch):
     monkeypatch.setattr(SignalingSaliency, "at_call", None)
     trainer().test(resumable_job(checkpoint, out, resume=False), data())
     assert read_results(out / "results.json")[0]["resumed_at_batch"] == []
+
+
+def test_without_output_dir_a_rerun_resumes_in_the_logger_version_it_left(tmp_path, checkpoint, monkeypatch):
+    """The default output_dir is the logger's directory, a new version per run: a rerun finds the unfinished one."""
+    from lightning.pytorch.loggers import TensorBoardLogger
+
+    def run(**kwargs):
+        logger = TensorBoardLogger(save_dir=str(tmp_path), name="eval")
+        trainer(logger=logger).test(resumable_job(checkpoint, tmp_path / "unused", **kwargs), data())
+
+    monkeypatch.setattr(SignalingSaliency, "at_call", 19)
+    torch.manual_seed(0)
+    with pytest.raises(Interrupted, match=re.escape(f"saved in '{tmp_path / 'eval' / 'version_0' / 'resume'}'")):
+        run(output_dir=None)
+    monkeypatch.setattr(SignalingSaliency, "at_call", None)
+    run(output_dir=None)
+    metadata = read_results(tmp_path / "eval" / "version_0" / "results.json")[0]
+    assert metadata["resumed_at_batch"] == [2]
+    assert (tmp_path / "eval" / "version_1").is_dir() and not (
+        tmp_path / "eval" / "version_1" / "results.json"
+    ).exists()
+    run(output_dir=None)  # nothing unfinished left: a new run in a new version
+    assert read_results(tmp_path / "eval" / "version_2" / "results.json")[0]["resumed_at_batch"] == []

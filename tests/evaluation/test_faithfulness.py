@@ -151,3 +151,34 @@ def test_bad_arguments():
         FaithfulnessEvaluation(net=net, attributions={"g": Saliency()}, recalibration=["abs"])
     with pytest.raises(ValueError, match=whole("Expected `attributions` to name at least one method, but got {}")):
         VisualizeAttributions(net=net, attributions={})
+
+
+def test_faithfulness_resumes_after_sigterm_with_the_numbers_of_an_uninterrupted_run(tmp_path, monkeypatch):
+    from robattr.progress import Interrupted
+    from tests.evaluation.helpers import SignalingSaliency
+
+    def evaluation(out):
+        torch.manual_seed(0)
+        net = small_cnn()
+        return FaithfulnessEvaluation(
+            net=net,
+            attributions={"sig": SignalingSaliency(), "igu": IGUniform(n_references=2, n_points=2)},
+            recalibration=["vanilla", "valid_ip"],
+            metrics=["diffid", "sensitivity_n"],
+            ratios=[0.25, 0.5],
+            sensitivity_draws=3,
+            output_dir=str(out),
+            num_vis=0,
+        )
+
+    torch.manual_seed(1)
+    trainer(tmp_path).test(evaluation(tmp_path / "whole"), datamodule=data())
+    expected = read_results(tmp_path / "whole" / "results.json")[1]
+    monkeypatch.setattr(SignalingSaliency, "at_call", 2)  # in batch 2 of 2
+    torch.manual_seed(1)
+    with pytest.raises(Interrupted, match="^Evaluation stopped by SIGTERM during batch 2/2, sig/vanilla"):
+        trainer(tmp_path).test(evaluation(tmp_path / "cut"), datamodule=data())
+    monkeypatch.setattr(SignalingSaliency, "at_call", None)
+    trainer(tmp_path).test(evaluation(tmp_path / "cut"), datamodule=data())
+    metadata, rows = read_results(tmp_path / "cut" / "results.json")
+    assert rows == expected and metadata["resumed_at_batch"] == [1]

@@ -49,7 +49,9 @@ def start(tmp_path: Path, name: str, config: Path, ddp: bool = False) -> tuple[s
         cmd += ["--trainer.strategy", "ddp", "--trainer.devices", "2"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     with open(log, "ab") as f:
-        process = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            cmd, cwd=tmp_path, env=env, stdout=f, stderr=subprocess.STDOUT, start_new_session=True
+        )
     return process, out, log
 
 
