@@ -7,7 +7,8 @@ arithmetic written directly in torch (every path point of the batch in one pass,
 timed inside ``AttributionAttack`` between two of its ``robattr.progress`` reports, so it holds everything a step
 does (the step and projection, the label check, the selection measure). ``floor / step`` is the share of a step
 spent on the floor (goal: at least 0.8). ``amortised`` divides the whole call by its steps, so it also carries the
-per-call work (the clean map, the objective's mask, the selected maps). All ratios come from one run, interleaved.
+per-call work (the clean map, the objective's mask, the selected maps). All ratios come from one run, interleaved;
+on a CPU the times are the process's CPU time (robust to other jobs on a shared machine), on a GPU wall time.
 
 **Batched vs one image at a time.** The same attack on ``n`` images at once and in a loop of single images.
 
@@ -40,13 +41,20 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def clock(device: torch.device) -> Callable[[], float]:
+    """The timer: wall time on a GPU; on a CPU the process's CPU time, so other jobs sharing the cores (a loaded
+    machine) do not enter the ratios (run with ``OMP_NUM_THREADS=1`` for CPU time to equal one core's wall time)."""
+    return time.perf_counter if device.type == "cuda" else time.process_time
+
+
 def timed(fn: Callable[[], object], device: torch.device) -> float:
-    """Wall time of one call of ``fn``, in seconds (GPU work included)."""
+    """Seconds of one call of ``fn`` by :func:`clock` (GPU work included)."""
+    now = clock(device)
     _sync(device)
-    start = time.perf_counter()
+    start = now()
     fn()
     _sync(device)
-    return time.perf_counter() - start
+    return now() - start
 
 
 def floor_direction(model: nn.Module, x: Tensor, y: Tensor, mask: Tensor, m: int) -> Tensor:
@@ -102,7 +110,7 @@ def step_vs_floor(
 
     def stamp(task: str, step: int, total: int) -> None:
         _sync(device)
-        stamps.append(time.perf_counter())
+        stamps.append(clock(device)())
 
     step_times, call_times, floor_dir, floor_sel = [], [], [], []
     for _ in range(repeats):  # interleaved, so a load change hits both sides alike

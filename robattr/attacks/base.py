@@ -128,6 +128,17 @@ class MapAttack:
             that is not an :class:`~robattr.attribution.Attribution`.
         ValueError: for a NaN, negative or larger-than-the-range ``eps``, an unknown ``measure``, ``k_eval < 1``,
             or ``bounds`` with ``low >= high``.
+
+    Example:
+        >>> from robattr.attacks import AttributionAttack, RandomSignPerturbation
+        >>> from robattr.attribution import IntegratedGradients
+        >>> attacks = [RandomSignPerturbation(eps=8 / 255), AttributionAttack(objective="topk", eps=8 / 255)]
+        >>> [type(a.with_attribution(IntegratedGradients()).attribution).__name__ for a in attacks]
+        ['IntegratedGradients', 'IntegratedGradients']
+        >>> RandomSignPerturbation(eps=0.5, bounds=(0.0, 0.25))
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected `eps` to be a finite number in [0.0, 0.25], but got 0.5
     """
 
     def __init__(
