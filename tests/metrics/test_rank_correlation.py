@@ -114,6 +114,32 @@ def test_torch_sort_path_matches_scipy(monkeypatch: pytest.MonkeyPatch) -> None:
     from robattr.metrics.functional import _utils
 
     monkeypatch.setattr(_utils, "_NUMPY_SORTABLE", ())
+    monkeypatch.setattr(_utils, "_PACKABLE", ())
     clean, perturbed = _inputs("mnist")
     torch.testing.assert_close(kendall_tau(clean, perturbed, reduction="none").double(), ref_kendall(clean, perturbed))
     torch.testing.assert_close(spearman(clean, perturbed, reduction="none").double(), ref_spearman(clean, perturbed))
+
+
+@pytest.mark.parametrize("packed", [True, False])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.float64])
+def test_signed_values_and_both_zeros_against_scipy(
+    dtype: torch.dtype, packed: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The packed float32 sort keys order negative values, -0.0 == +0.0 and the float32 extremes like the floats."""
+    from robattr.metrics.functional import _utils
+
+    if not packed:
+        monkeypatch.setattr(_utils, "_PACKABLE", ())
+    g = torch.Generator().manual_seed(5)
+    values = torch.tensor([-3e38, -2.0, -1e-30, -0.0, 0.0, 1e-30, 0.5, 3e38], dtype=torch.float64)
+    if dtype == torch.float16:
+        values = torch.tensor([-6e4, -2.0, -1e-3, -0.0, 0.0, 1e-3, 0.5, 6e4], dtype=torch.float64)
+    clean = values[torch.randint(0, 8, (6, 9, 10), generator=g)].to(dtype)
+    perturbed = values[torch.randint(0, 8, (6, 9, 10), generator=g)].to(dtype)
+    tol = {"rtol": 1e-3, "atol": 1e-3} if dtype == torch.float16 else {}  # scores come in the maps' dtype
+    want_tau, want_rho = (
+        ref_kendall(clean.double(), perturbed.double()),
+        ref_spearman(clean.double(), perturbed.double()),
+    )
+    torch.testing.assert_close(kendall_tau(clean, perturbed, reduction="none").double(), want_tau, **tol)
+    torch.testing.assert_close(spearman(clean, perturbed, reduction="none").double(), want_rho, **tol)

@@ -27,18 +27,29 @@ def _maps(seed: int, n: int, h: int, w: int, kind: str) -> torch.Tensor:
         return torch.rand(n, h, w, generator=g)
     if kind == "ties":  # few distinct values: ties decided by the flat index
         return torch.randint(0, 3, (n, h, w), generator=g).float()
+    if kind == "signed":  # negative values, -0.0 tied with +0.0, float32 extremes
+        values = torch.tensor([-3e38, -2.0, -1e-30, -0.0, 0.0, 1e-30, 0.5, 3e38])
+        return values[torch.randint(0, 8, (n, h, w), generator=g)]
     return torch.rand(n, h, w, generator=g) * (torch.rand(n, h, w, generator=g) > 0.7)  # "sparse": zeros tie
+
+
+def _use_sort_path(path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``packed``: one numpy sort of packed float32 keys (CPU default); ``numpy``: numpy argsorts (CPU float64 and
+    integers); ``torch``: torch's stable sort (the CUDA path)."""
+    if path != "packed":
+        monkeypatch.setattr(_utils, "_PACKABLE", ())
+    if path == "torch":
+        monkeypatch.setattr(_utils, "_NUMPY_SORTABLE", ())
 
 
 def _picks(mask: torch.Tensor) -> set[int]:
     return set(torch.nonzero(mask.flatten()).flatten().tolist())
 
 
-@pytest.mark.parametrize("numpy_sort", [True, False])
-@pytest.mark.parametrize("kind", ["float", "ties", "sparse"])
-def test_selection_matches_greedy_loop(kind: str, numpy_sort: bool, monkeypatch: pytest.MonkeyPatch) -> None:
-    if not numpy_sort:  # the CUDA path: torch's stable sort
-        monkeypatch.setattr(_utils, "_NUMPY_SORTABLE", ())
+@pytest.mark.parametrize("sort_path", ["packed", "numpy", "torch"])
+@pytest.mark.parametrize("kind", ["float", "ties", "sparse", "signed"])
+def test_selection_matches_greedy_loop(kind: str, sort_path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    _use_sort_path(sort_path, monkeypatch)
     g = torch.Generator().manual_seed(1)
     for trial in range(25):
         h, w = (int(v) for v in torch.randint(2, 11, (2,), generator=g))
@@ -270,13 +281,12 @@ def test_released_selection_six_by_six_example() -> None:
     assert ref_released_topk_div(maps[0].numpy(), 3, 1) == {3, 21, 35}
 
 
-@pytest.mark.parametrize("numpy_sort", [True, False])
+@pytest.mark.parametrize("sort_path", ["packed", "numpy", "torch"])
 @pytest.mark.parametrize("smooth", [False, True])
 def test_released_selection_matches_transcription_28x28(
-    smooth: bool, numpy_sort: bool, monkeypatch: pytest.MonkeyPatch
+    smooth: bool, sort_path: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if not numpy_sort:
-        monkeypatch.setattr(_utils, "_NUMPY_SORTABLE", ())
+    _use_sort_path(sort_path, monkeypatch)
     maps = _tie_free(20 + smooth, 6, 28, 28, smooth)
     for k, r, pool in ((100, 1, 600), (100, 1, None), (30, 2, None), (100, 2, 600), (10, 0, None), (50, 3, 200)):
         for a, got in zip(maps, _released_picks(maps, k, r, pool)):

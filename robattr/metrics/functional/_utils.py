@@ -68,10 +68,49 @@ def _in_chunks(fn: Callable[..., Tensor], *maps: Tensor) -> Tensor:
 
 
 _NUMPY_SORTABLE = (torch.float32, torch.float64, torch.int32, torch.int64)
+_PACKABLE = (torch.float32, torch.float16, torch.bfloat16)
+_LOW32 = 0xFFFFFFFF
+
+
+def _order_key32(values: Tensor) -> Tensor | None:
+    """int32 keys ``(N, D)`` in the order of ``values`` (equal keys for equal values), or ``None`` where no packed
+    CPU sort applies (other devices or dtypes, rows of ``2**32`` entries or more).
+
+    The bits of a float32, read as a signed integer, are ordered like the floats for non-negative values; flipping
+    the 31 low bits of the negative ones orders those too. ``-0.0`` becomes ``+0.0`` first (they compare equal).
+    Lower-precision floats are widened to float32 exactly. NaN must not occur (the callers validate or map it to
+    ``-inf``).
+    """
+    if values.device.type != "cpu" or values.dtype not in _PACKABLE or values.shape[-1] >= 2**32:
+        return None
+    bits = (values.float() + 0.0).view(torch.int32)
+    return torch.where(bits < 0, bits ^ 0x7FFFFFFF, bits)
+
+
+def _np_sort(keys: Tensor) -> Tensor:
+    """``keys.sort(1).values`` of an int64 CPU tensor through numpy's SIMD sort."""
+    return torch.from_numpy(np.sort(keys.contiguous().numpy(), axis=1))
+
+
+def _sort_values(values: Tensor) -> Tensor:
+    """The rows of ``values`` sorted ascending (values only)."""
+    if values.device.type == "cpu" and values.dtype in _NUMPY_SORTABLE:
+        return torch.from_numpy(np.sort(values.detach().contiguous().numpy(), axis=1))
+    return values.sort(1).values
 
 
 def _sort_rows(values: Tensor) -> tuple[Tensor, Tensor]:
-    """``values.sort(1)`` (order among equal values unspecified); on CPU through numpy's SIMD sort, 5-10x faster."""
+    """``(keys, order)`` of each row sorted ascending; ``keys`` compare like the sorted values (equal where they are
+    equal) but need not be the values themselves. Order among equal values unspecified.
+
+    On CPU, float32 rows (and lower precisions) take one numpy sort of packed 64-bit keys ``value key << 32 | index``
+    (sorting packed keys beats an argsort); other CPU dtypes an ``np.argsort``, 5-10x faster than torch's CPU sort.
+    """
+    key = _order_key32(values)
+    if key is not None:
+        index = torch.arange(values.shape[1], dtype=torch.int64)
+        packed = _np_sort((key.long() << 32) | index)
+        return packed >> 32, packed & _LOW32
     if values.device.type == "cpu" and values.dtype in _NUMPY_SORTABLE:
         order = torch.from_numpy(np.argsort(values.detach().contiguous().numpy(), axis=1))
         return values.gather(1, order), order
@@ -81,9 +120,14 @@ def _sort_rows(values: Tensor) -> tuple[Tensor, Tensor]:
 def _descending_order(values: Tensor) -> Tensor:
     """Per row, the indices by value descending, then index ascending (the top-k tie rule), ``(N, D)`` int64.
 
-    A stable descending sort; on CPU two unstable numpy sorts instead (by value, then by ``(value group, index)``),
-    several times faster than torch's stable CPU sort.
+    A stable descending sort; on CPU one numpy sort of packed keys ``~value key << 32 | index`` (float32 and lower
+    precisions) or two unstable numpy sorts (by value, then by ``(value group, index)``), several times faster than
+    torch's stable CPU sort.
     """
+    key = _order_key32(values)
+    if key is not None:
+        index = torch.arange(values.shape[1], dtype=torch.int64)
+        return _np_sort(((~key).long() << 32) | index) & _LOW32
     if values.device.type != "cpu" or values.dtype not in _NUMPY_SORTABLE:
         return torch.sort(values, dim=1, descending=True, stable=True).indices
     n, d = values.shape
@@ -91,4 +135,4 @@ def _descending_order(values: Tensor) -> Tensor:
     new_value = torch.ones_like(sorted_values, dtype=torch.bool)
     new_value[:, 1:] = sorted_values[:, 1:] != sorted_values[:, :-1]
     key = new_value.cumsum(1) * d + order  # unique: value group (ascending -value), then index
-    return _sort_rows(key)[0] % d
+    return _sort_values(key) % d

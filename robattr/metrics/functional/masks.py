@@ -54,8 +54,11 @@ def topk_mask(maps: Tensor, k: int, validate_args: bool = True) -> Tensor:
     if validate_args:
         _check_map_batch(maps)
         _check_k(k, maps.shape[-2] * maps.shape[-1])
-    flat = _rankable(maps.flatten(1))
+    flat = maps.flatten(1)
     kth = flat.topk(k, dim=1, sorted=False).values.amin(1, keepdim=True)
+    if flat.is_floating_point() and bool(kth.isnan().any()):  # topk ranks NaN first: rank it last instead
+        flat = _rankable(flat)
+        kth = flat.topk(k, dim=1, sorted=False).values.amin(1, keepdim=True)
     above = flat > kth
     tied = flat == kth
     room = k - above.sum(1, keepdim=True)
@@ -112,14 +115,21 @@ def neighbourhood_mask(mask: Tensor, radius: int = 1, flat_index: bool = False, 
 def _window_max(x: Tensor, radius: int, dim: int, step: int = 1, fill: float = 0) -> Tensor:
     """Maximum of ``x`` over the offsets ``{-r, ..., r} * step`` along ``dim``, entries outside counting as ``fill``.
 
-    With ``fill`` at most ``x.min()`` (0 for bool masks and positive keys, ``-inf`` for any float map) this is a 1-D
-    max filter clipped at the border. Computed by
-    doubling the window (``O(log r)`` shifted ``torch.maximum`` passes), which is much faster than ``max_pool`` on CPU
-    and works for bool and integer dtypes.
+    ``fill`` must be at most ``x.min()`` (0 for bool masks and non-negative keys, ``-inf`` for any float map): this
+    is a 1-D max filter clipped at the border. Computed by ``2r`` in-place shifted maxima for ``r <= 3``, else by
+    doubling the window (``O(log r)`` shifted ``torch.maximum`` passes); both are much faster than ``max_pool`` on CPU
+    and work for bool and integer dtypes.
     """
     if radius == 0:
         return x
     size, n = 2 * radius + 1, x.shape[dim]
+    if radius <= 3 and radius * step < n:  # small windows: 2r in-place shifted maxima, no padding
+        y = x.clone()
+        for shift in range(step, radius * step + 1, step):
+            head, tail = y.narrow(dim, shift, n - shift), y.narrow(dim, 0, n - shift)
+            torch.maximum(head, x.narrow(dim, 0, n - shift), out=head)
+            torch.maximum(tail, x.narrow(dim, shift, n - shift), out=tail)
+        return y
     pad_shape = list(x.shape)
     pad_shape[dim] = radius * step
     pad = x.new_full(pad_shape, fill)

@@ -27,9 +27,11 @@ from robattr.metrics.functional._checks import _check_maps, _check_radius, _chec
 from robattr.metrics.functional._utils import (
     Reduction,
     _in_chunks,
+    _order_key32,
     _reduce,
     _score_dtype,
     _sort_rows,
+    _sort_values,
     _sum_valid,
 )
 from robattr.metrics.functional.masks import _max_filter
@@ -43,12 +45,17 @@ def _group_starts(sorted_values: Tensor) -> Tensor:
     return torch.where(new, index, 0).cummax(1).values
 
 
+def _tied_pairs(sorted_values: Tensor, starts: Tensor | None = None) -> Tensor:
+    """Number of pairs of equal entries in each row sorted ascending, ``(N,)``."""
+    starts = _group_starts(sorted_values) if starts is None else starts
+    return (torch.arange(sorted_values.shape[1], device=sorted_values.device) - starts).sum(1)
+
+
 def _min_ranks(values: Tensor) -> tuple[Tensor, Tensor]:
     """Ranks ``(N, D)`` (tied values share the smallest rank) and the number of tied pairs ``(N,)``."""
     sorted_values, order = _sort_rows(values)
     starts = _group_starts(sorted_values)
-    tied_pairs = (torch.arange(values.shape[1], device=values.device) - starts).sum(1)
-    return torch.empty_like(order).scatter_(1, order, starts), tied_pairs
+    return torch.empty_like(order).scatter_(1, order, starts), _tied_pairs(sorted_values, starts)
 
 
 def _inversions(ranks: Tensor, bits: int) -> Tensor:
@@ -58,29 +65,34 @@ def _inversions(ranks: Tensor, bits: int) -> Tensor:
     prefix ``rank >> (b + 1)``; inside a prefix group, a pair is inverted at bit ``b`` when its first element has the
     bit set and its second has not, which a cumulative count of the set bits gives. The pass then moves every element
     to its place in the stable order by ``rank >> b``: ``ones_before + zeros up to its group`` for a set bit,
-    ``zeros_before + ones before its group`` otherwise. Each pass is ``O(D)``; int32 inside (``D < 2**31``).
+    ``zeros_before + ones before its group`` otherwise (the counts per group come from one histogram of the ranks).
+    Each pass is ``O(D)``; int32 inside (``D < 2**31``).
     """
     n, d = ranks.shape
-    index = torch.arange(d, dtype=torch.int32, device=ranks.device).expand(n, d)
+    device = ranks.device
+    index = torch.arange(d, dtype=torch.int32, device=device).expand(n, d)
     seq = ranks.to(torch.int32)
+    # counts per key ``rank >> b`` do not depend on the order: one histogram, summed pairwise level by level
+    counts = [torch.zeros(n, 1 << bits, dtype=torch.int32, device=device)]
+    counts[0].scatter_add_(1, ranks.long(), torch.ones(n, d, dtype=torch.int32, device=device))
+    for _ in range(bits - 1):
+        counts.append(counts[-1].view(n, counts[-1].shape[1] // 2, 2).sum(2, dtype=torch.int32))
     pairs = torch.zeros_like(seq)  # per element, summed over the passes: set bits before it in its group
-    total = torch.zeros(n, dtype=torch.int64, device=ranks.device)
-    ones = torch.ones_like(seq)
+    total = torch.zeros(n, dtype=torch.int64, device=device)
     for b in range(bits - 1, -1, -1):
         key = seq >> b
         bit = key & 1
-        key = key.long()
-        groups = 1 << (bits - b - 1)
-        counts = torch.zeros(n, 2 * groups, dtype=torch.int32, device=ranks.device).scatter_add_(1, key, ones)
-        zeros_in, ones_in = counts.view(n, groups, 2).unbind(2)
+        zeros_in, ones_in = counts[b].view(n, counts[b].shape[1] // 2, 2).unbind(2)
         ones_ahead = ones_in.cumsum(1, dtype=torch.int32) - ones_in  # set bits in the groups before
-        # per key 2g + bit: where the elements of that key start, minus the running count added below
-        offsets = torch.stack([ones_ahead, zeros_in.cumsum(1, dtype=torch.int32)], 2).view(n, 2 * groups)
         ones_before = bit.cumsum(1, dtype=torch.int32) - bit  # set bits before, over the whole row
         pairs += ones_before * (1 - bit)
         total -= (ones_ahead.long() * zeros_in).sum(1)  # pairs whose set bit lies in an earlier group
+        if b == 0:
+            break
+        # per key 2g + bit: where the elements of that key start, minus the running count added below
+        offsets = torch.stack([ones_ahead, zeros_in.cumsum(1, dtype=torch.int32)], 2).flatten(1)
         running = index - ones_before + bit * (2 * ones_before - index)
-        position = (offsets.gather(1, key) + running).long()
+        position = (offsets.gather(1, key.long()) + running).long()
         seq = torch.empty_like(seq).scatter_(1, position, seq)
     return total + pairs.sum(1)
 
@@ -90,11 +102,17 @@ def _kendall_tau_per_sample(clean: Tensor, perturbed: Tensor) -> Tensor:
 
     def tau(a: Tensor, b: Tensor) -> Tensor:
         n, d = a.shape[0], a.shape[1] * a.shape[2]
-        rank_x, ties_x = _min_ranks(a.reshape(n, d))
         rank_y, ties_y = _min_ranks(b.reshape(n, d))
-        joint = _sort_rows(rank_x * d + rank_y)[0]  # lexicographic (x, y) order
-        ties_xy = (torch.arange(d, device=a.device) - _group_starts(joint)).sum(1)
-        discordant = _inversions(joint % d, max(1, (d - 1).bit_length()))
+        key_x = _order_key32(a.reshape(n, d))
+        if key_x is not None:  # one packed sort by (x, rank of y): no separate ranking of x
+            joint = _sort_values((key_x.long() << 32) | rank_y)
+            ties_x, y_in_order = _tied_pairs(joint >> 32), joint & 0xFFFFFFFF
+        else:
+            rank_x, ties_x = _min_ranks(a.reshape(n, d))
+            joint = _sort_values(rank_x * d + rank_y)  # lexicographic (x, y) order
+            y_in_order = joint % d
+        ties_xy = _tied_pairs(joint)
+        discordant = _inversions(y_in_order, max(1, (d - 1).bit_length()))
         pairs = d * (d - 1) // 2
         numerator = (pairs - ties_x - ties_y + ties_xy - 2 * discordant).double()
         denominator = ((pairs - ties_x).double() * (pairs - ties_y).double()).sqrt()

@@ -47,6 +47,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -62,7 +63,14 @@ from robattr.metrics.functional._checks import (
     _check_selection,
     _check_valid,
 )
-from robattr.metrics.functional._utils import Reduction, _descending_order, _in_chunks, _reduce, _sum_valid
+from robattr.metrics.functional._utils import (
+    Reduction,
+    _descending_order,
+    _in_chunks,
+    _order_key32,
+    _reduce,
+    _sum_valid,
+)
 from robattr.metrics.functional.masks import (
     _flat_window_max,
     _rankable,
@@ -84,22 +92,37 @@ def _check_div_args(maps: Tensor, k: int, radius: int, pool: int | None, selecti
     _check_selection(selection)
 
 
+def _candidate_order(maps: Tensor, size: int) -> Tensor:
+    """The flat indices ``(N, size)`` of the ``size`` best pixels of each map, best first (value descending, then
+    flat index ascending; NaN last).
+
+    On CPU (float32 and lower precisions) one numpy partition and one sort of packed keys
+    ``~value key << 32 | index``; elsewhere a top-k mask and a stable sort of the kept values.
+    """
+    n, h, w = maps.shape
+    d = h * w
+    flat = _rankable(maps.reshape(n, d))
+    key = _order_key32(flat)
+    if key is not None:
+        keys = (((~key).long() << 32) | torch.arange(d, dtype=torch.int64)).numpy()
+        if size < d:
+            keys = np.partition(keys, size - 1, axis=1)[:, :size]
+        return torch.from_numpy(np.sort(keys, axis=1)) & 0xFFFFFFFF
+    if size < d:
+        index = topk_mask(flat.view(n, h, w), size, False).view(n, d).nonzero()[:, 1].view(n, size)  # ascending
+        return index.gather(1, _descending_order(flat.gather(1, index)))
+    return _descending_order(flat)
+
+
 def _candidate_keys(maps: Tensor, size: int) -> Tensor:
     """Integer keys ``(N, H, W)``: ``size - position`` in the top-k order for the first ``size`` candidates, 0
     elsewhere (NaN pixels rank last).
     """
     n, h, w = maps.shape
-    d = h * w
-    flat = _rankable(maps.reshape(n, d))
-    if size < d:
-        index = topk_mask(maps, size, False).view(n, d).nonzero()[:, 1].view(n, size)  # ascending flat index
-        values = flat.gather(1, index)
-    else:
-        index, values = torch.arange(d, device=maps.device).expand(n, d), flat
-    order = _descending_order(values)  # ties: index order (``index`` is ascending)
-    keys = torch.zeros(n, d, dtype=torch.int32, device=maps.device)
+    order = _candidate_order(maps, size)
+    keys = torch.zeros(n, h * w, dtype=torch.int32, device=maps.device)
     positions = torch.arange(size, 0, -1, dtype=torch.int32, device=maps.device).expand(n, size)
-    return keys.scatter_(1, index.gather(1, order), positions).view(n, h, w)
+    return keys.scatter_(1, order, positions).view(n, h, w)
 
 
 def _pool_size(maps: Tensor, picks: int, radius: int, pool: int | None) -> int:
