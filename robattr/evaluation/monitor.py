@@ -72,9 +72,8 @@ class EvaluationMonitor:
         self.where = ""
         self._batch, self._num_batches = 0, None
         self._phase: str | None = None
-        self._bar: Any = None
-        self._task: tuple[str, int] | None = None
-        self._task_start = self._last_line = time.monotonic()
+        self._tasks: dict[str, dict[str, Any]] = {}
+        self._last_line = time.monotonic()
         self._chained: set[int] = set()
 
     # --- context managers -----------------------------------------------------------------------------------------
@@ -91,19 +90,20 @@ class EvaluationMonitor:
                 yield
         finally:
             self._restore_handlers(previous)
-            self._close_bar()
+            self._close_bars()
 
     @contextmanager
     def phase(self, name: str, n_images: int) -> Iterator[None]:
         """One (method, attack) pair of the current batch: a bar, or a summary line when it ends."""
         self.check()
-        self._phase, self._task = name, None
+        self._close_bars()
+        self._phase = name
         self.where = f"batch {self._batch_text()}, {name}"
-        start = self._task_start = self._last_line = time.monotonic()
+        start = self._last_line = time.monotonic()
         try:
             yield
         finally:
-            self._close_bar()
+            self._close_bars()
             self._phase = None
         if self.print_lines:
             rank_zero_info(
@@ -130,40 +130,54 @@ class EvaluationMonitor:
     def _on_step(self, task: str, step: int, total: int) -> None:
         self.check()
         now = time.monotonic()
-        if self._task is None or self._task[0] != task or step < self._task[1]:
-            self._task_start = now
-            self._close_bar()
-        self._task = (task, step)
-        rate = (now - self._task_start) / max(step, 1)
-        left = rate * max(total - step, 0)
+        state = self._tasks.get(task)
+        if state is None or step < state["step"]:  # a new task, or the same loop started again (next restart)
+            if state is not None and state["bar"] is not None:
+                state["bar"].reset(total=total)
+            bar = state["bar"] if state is not None else None
+            state = self._tasks[task] = {"start": now, "step": step, "total": total, "bar": bar}
+        state["step"], state["total"] = step, total
         if self.show_bar:
-            self._update_bar(task, step, total)
+            self._update_bar(task, state)
         elif self.print_lines and now - self._last_line >= self.heartbeat_s:
             phase = f" {self._phase}" if self._phase else ""
-            rank_zero_info(
-                f"batch {self._batch_text()}{phase}: {task} {step}/{total}, about {_duration(left)} left of this {task}"
-            )
+            rank_zero_info(f"batch {self._batch_text()}{phase}: {self._task_text(now)}")
             self._last_line = now
 
-    def _update_bar(self, task: str, step: int, total: int) -> None:
-        if self._bar is None:
+    def _task_text(self, now: float) -> str:
+        """``attack:topk 40/100 (about 1 min 30 s left), ig 3/5 (...)``: every loop of the phase so far."""
+        parts = []
+        for task, state in self._tasks.items():
+            step, total = state["step"], state["total"]
+            left = (now - state["start"]) / max(step, 1) * max(total - step, 0)
+            parts.append(f"{task} {step}/{total} (about {_duration(left)} left)")
+        return ", ".join(parts)
+
+    def _update_bar(self, task: str, state: dict[str, Any]) -> None:
+        """One bar per loop of the phase (an attack and the attribution inside it), under Lightning's test bar."""
+        if state["bar"] is None:
             from tqdm import tqdm
 
             phase = f" {self._phase}" if self._phase else ""
-            self._bar = tqdm(
-                total=total,
+            state["bar"] = tqdm(
+                total=state["total"],
                 desc=f"batch {self._batch_text()}{phase} {task}",
-                position=1,
+                position=1 + list(self._tasks).index(task),
                 leave=False,
                 dynamic_ncols=True,
             )
-        self._bar.n = step
-        self._bar.refresh()
+        bar = state["bar"]
+        if bar.total != state["total"]:
+            bar.total = state["total"]
+        bar.n = state["step"]
+        bar.refresh()
 
-    def _close_bar(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
-            self._bar = None
+    def _close_bars(self) -> None:
+        for state in self._tasks.values():
+            if state["bar"] is not None:
+                state["bar"].close()
+                state["bar"] = None
+        self._tasks = {}
 
     # --- signals --------------------------------------------------------------------------------------------------
 

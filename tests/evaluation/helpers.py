@@ -61,8 +61,8 @@ class SignalingSaliency(Saliency):
         return super()._attribute(model, inputs, target, create_graph=create_graph)
 
 
-def train_checkpoint(path: Path, num_classes: int = 10, nan: bool = False) -> Path:
-    """Train a MnistCNN 3 epochs on generated 28x28 class patterns, save it to ``path`` (NaN weights: ``nan``)."""
+def train_checkpoint(path: Path, num_classes: int = 10) -> Path:
+    """Train a MnistCNN for 3 epochs on generated 28x28 class patterns and save it to ``path``."""
     torch.manual_seed(0)
     module = NaturalTraining(MnistCNN(num_classes=num_classes), num_classes=num_classes, num_vis=0)
     trainer = Trainer(
@@ -77,8 +77,5 @@ def train_checkpoint(path: Path, num_classes: int = 10, nan: bool = False) -> Pa
     )
     data = SyntheticImages(num_classes=num_classes, train_size=256, val_size=16, test_size=13, batch_size=32, seed=0)
     trainer.fit(module, data)
-    if nan:
-        with torch.no_grad():
-            next(module.net.parameters()).fill_(float("nan"))
     trainer.save_checkpoint(path)
     return path

@@ -21,7 +21,7 @@ from robattr.evaluation.base import load_classifier, net_from_config
 from robattr.evaluation.results import read_results
 from robattr.models import MnistCNN
 from robattr.progress import Interrupted
-from tests.evaluation.helpers import SignalingSaliency, train_checkpoint
+from tests.evaluation.helpers import SignalingSaliency
 
 
 def whole(message: str) -> str:
@@ -89,11 +89,14 @@ def test_checkpoint_with_wrong_weights_or_non_finite_weights(tmp_path, checkpoin
     torch.save(ckpt, wrong)
     with pytest.raises(ValueError, match=re.escape(f"Expected the weights of checkpoint '{wrong}' to fit its saved")):
         load_classifier(wrong)
-    nan = train_checkpoint(tmp_path / "nan.ckpt", nan=True)
+    ckpt = torch.load(checkpoint, weights_only=False)
+    ckpt["state_dict"]["net.features.0.weight"][0, 0, 0, 0] = float("nan")  # as a diverged training leaves it
+    nan = tmp_path / "nan.ckpt"
+    torch.save(ckpt, nan)
     with pytest.raises(ValueError) as info:
         job(checkpoint=nan)
     assert str(info.value).startswith(f"Expected the weights of checkpoint '{nan}' to be finite, but got ")
-    assert "NaN / inf values in `features.0.weight`" in str(info.value)
+    assert "got 1 NaN / inf values in `features.0.weight`" in str(info.value)
 
 
 def test_net_config_errors_name_the_source():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import signal
 
 import pytest
@@ -62,8 +63,8 @@ def test_summary_and_heartbeat_lines(lines):
     monitor = EvaluationMonitor(show_bar=False, rank_zero=True, heartbeat_s=0.0)
     with monitor.batch(0, 2), monitor.phase("ig/random_sign", 1):
         report("attack:random_sign", 1, 2)
-    assert lines[0].startswith("batch 1/2 ig/random_sign: attack:random_sign 1/2, about ")
-    assert lines[0].endswith(" left of this attack:random_sign")
+    assert lines[0].startswith("batch 1/2 ig/random_sign: attack:random_sign 1/2 (about ")
+    assert lines[0].endswith(" left)")
     assert lines[1].startswith("batch 1/2 ig/random_sign: 1 image, ") and lines[1].endswith(" s")
 
 
@@ -74,11 +75,24 @@ def test_nothing_printed_off_rank_zero(lines):
     assert lines == []
 
 
-def test_progress_bar(capsys, lines):
+def test_heartbeat_names_every_loop_of_the_phase(lines):
+    monitor = EvaluationMonitor(show_bar=False, rank_zero=True, heartbeat_s=0.0)
+    with monitor.batch(0, 1), monitor.phase("ig/topk", 2):
+        report("attack:topk", 1, 4)
+        report("ig", 2, 5)
+    assert re.fullmatch(r"batch 1/1 ig/topk: attack:topk 1/4 \(about .* left\), ig 2/5 \(about .* left\)", lines[1])
+
+
+def test_progress_bars(capsys, lines):
+    """One bar per loop of the phase (the attack, the attribution inside it); a restarted loop resets its bar."""
     monitor = EvaluationMonitor(show_bar=True, rank_zero=True)
     with monitor.batch(0, 2), monitor.phase("ig/topk", 3):
-        for i in range(3):
-            report("attack:topk", i + 1, 3)
-        assert monitor._bar is not None and monitor._bar.n == 3 and monitor._bar.total == 3
-    assert monitor._bar is None and lines == []  # closed after the phase; no summary line besides the bar
+        for _restart in range(2):
+            for i in range(3):
+                report("attack:topk", i + 1, 3)
+                report("ig", 1, 1)
+            bar = monitor._tasks["attack:topk"]["bar"]
+            assert bar.n == 3 and bar.total == 3 and bar.pos in (1, -1)
+        assert monitor._tasks["ig"]["bar"].pos in (2, -2)
+    assert monitor._tasks == {} and lines == []  # closed after the phase; no summary line besides the bars
     assert "batch 1/2 ig/topk attack:topk" in capsys.readouterr().err
