@@ -31,14 +31,16 @@ def main() -> None:
     print("|---|---|" + "---|" * len(args.columns))
     for path in args.files:
         model = path.parent.name
-        for row in json.loads(path.read_text()):
+        data = json.loads(path.read_text())
+        rows = data["rows"] if isinstance(data, dict) else data  # {"metadata", "rows"} since results carry metadata
+        for row in rows:
             if row["attack"] in ("none", "pgd"):
                 continue
             if row["failed"] not in (args.failed, "-"):
                 continue
             cells = [f"{row[c]:.3f}" if isinstance(row.get(c), float) else "" for c in args.columns]
             print(f"| {model} | {row['attack']} | " + " | ".join(cells) + " |")
-        extra = {r["attack"]: r for r in json.loads(path.read_text()) if r["attack"] in ("none", "pgd")}
+        extra = {r["attack"]: r for r in rows if r["attack"] in ("none", "pgd")}
         acc = ", ".join(f"{k} acc {v.get('natural_acc', v.get('pgd_acc')):.3f}" for k, v in extra.items())
         print(f"| {model} | ({acc}) |" + " |" * len(args.columns))
 
