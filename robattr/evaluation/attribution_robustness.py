@@ -83,6 +83,28 @@ class AttributionRobustnessEvaluation(EvaluationModule):
 
     Raises:
         ValueError: for an empty ``attributions`` or ``attacks``, ``k < 1``, or a negative radius.
+
+    Example:
+        >>> import tempfile
+        >>> from lightning.pytorch import Trainer
+        >>> from robattr.attribution import Saliency
+        >>> from robattr.data import SyntheticImages
+        >>> from robattr.evaluation import read_results
+        >>> from robattr.models import MnistCNN
+        >>> job = AttributionRobustnessEvaluation(
+        ...     net=MnistCNN(num_classes=4),
+        ...     attributions={"saliency": Saliency()},
+        ...     attacks={"random_sign": RandomSignPerturbation(eps=0.1)},
+        ...     k=20,
+        ...     num_images=8,
+        ...     output_dir=tempfile.mkdtemp(),
+        ... )
+        >>> data = SyntheticImages(num_classes=4, train_size=8, val_size=0, test_size=16, eval_batch_size=8)
+        >>> trainer = Trainer(logger=False, inference_mode=False, enable_progress_bar=False, enable_model_summary=False)
+        >>> _ = trainer.test(job, data)
+        >>> metadata, rows = read_results(job.run_dir / "results.json")
+        >>> metadata["images_evaluated"], [(r["attack"], r["failed"]) for r in rows][:2]
+        (8, [('random_sign', 'failed_as_one'), ('random_sign', 'failed_excluded')])
     """
 
     def __init__(
