@@ -460,7 +460,8 @@ class EvaluationModule(LightningModule):
         images = len(loader.dataset) if loader is not None and hasattr(loader.dataset, "__len__") else "?"
         resumed = f", resuming after batch {self._skip_until}" if shard is not None else ""
         rank_zero_info(
-            f"Evaluating {images} test images in {total} batches with {self.net_text} into '{self.run_dir}'{resumed}"
+            f"Evaluating {images} test images in {total} batch{'es' if total != 1 else ''} with {self.net_text} into "
+            f"'{self.run_dir}'{resumed}"
         )
 
     # --- the test loop --------------------------------------------------------------------------------------------
