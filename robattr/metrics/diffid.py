@@ -9,7 +9,15 @@ import torch
 from torch import Tensor
 from torchmetrics import Metric
 
-from robattr.metrics.functional.diffid import DEFAULT_RATIOS, _check_ratios, _diffid_compute, _diffid_update
+from robattr.metrics.functional._utils import _mean_stats
+from robattr.metrics.functional.diffid import (
+    DEFAULT_RATIOS,
+    _check_ratios,
+    _diffid_compute,
+    _diffid_outputs,
+    _diffid_sq_sums,
+    _diffid_values,
+)
 
 
 class DiffID(Metric):
@@ -18,7 +26,8 @@ class DiffID(Metric):
     .. math:: \mathrm{DiffID}(r) = \overline{z'_t / z_t}\,(\text{insertion}, r)
         - \overline{z'_t / z_t}\,(\text{deletion}, r)
 
-    The states are per-ratio sums of the logit ratios and of the correct predictions of both games, and the number
+    The states are per-ratio sums of the logit ratios and of the correct predictions of both games, the sums of the
+    squared per-image outputs (for ``compute_stats``: mean, standard error and n of every output), and the number
     of images, all summed across processes (``dist_reduce_fx="sum"``), so the DDP result equals one process on all
     images. The model runs outside: build the perturbed images with
     :func:`~robattr.metrics.functional.diffid_inputs` and pass its logits. See :mod:`.functional.diffid` for the
@@ -46,6 +55,7 @@ class DiffID(Metric):
     full_state_update = False
     logit_ratio_sum: Tensor
     correct_sum: Tensor
+    sq_sum: Tensor
     total: Tensor
 
     def __init__(self, ratios: Sequence[float] = DEFAULT_RATIOS, **kwargs: Any) -> None:
@@ -55,6 +65,8 @@ class DiffID(Metric):
         r = len(self.ratios)
         self.add_state("logit_ratio_sum", default=torch.zeros(2, r, dtype=torch.float64), dist_reduce_fx="sum")
         self.add_state("correct_sum", default=torch.zeros(2, r, dtype=torch.float64), dist_reduce_fx="sum")
+        # per output (curves of R values, then the 4 scalars), the sum of the squared per-image values
+        self.add_state("sq_sum", default=torch.zeros(6 * r + 4, dtype=torch.float64), dist_reduce_fx="sum")
         self.add_state("total", default=torch.tensor(0), dist_reduce_fx="sum")
 
     def update(
@@ -66,11 +78,27 @@ class DiffID(Metric):
                 f"Expected `perturbed_logits` with {len(self.ratios)} ratios in dim 1, but got"
                 f" {tuple(perturbed_logits.shape)}"
             )
-        ratio_sum, correct_sum, total = _diffid_update(clean_logits, perturbed_logits, target, valid)
-        self.logit_ratio_sum += ratio_sum
-        self.correct_sum += correct_sum
-        self.total += total
+        ratio, correct = _diffid_values(clean_logits, perturbed_logits, target, valid)
+        self.logit_ratio_sum += ratio.sum(2)
+        self.correct_sum += correct.sum(2)
+        self.sq_sum += torch.cat([v.reshape(-1) for v in _diffid_sq_sums(ratio, correct, self.ratios).values()])
+        self.total += ratio.shape[2]
 
     def compute(self) -> dict[str, Tensor]:
         """The curves ``(R,)`` and scalars of :func:`~robattr.metrics.functional.diffid` (NaN before any image)."""
         return _diffid_compute(self.logit_ratio_sum, self.correct_sum, self.total, self.ratios)
+
+    def compute_stats(self) -> dict[str, dict[str, Tensor]]:
+        """``{output: {"mean", "se", "n"}}`` for every output of :meth:`compute` (curves ``(R,)``, scalars ``()``):
+        the mean over images, its standard error (``ddof=1``; NaN below two images) and the number of images.
+        """
+        with self.sync_context(dist_sync_fn=self.dist_sync_fn, should_sync=self.sync_on_compute):
+            x = torch.tensor(self.ratios, dtype=torch.float64, device=self.total.device)
+            sums = _diffid_outputs(self.logit_ratio_sum, self.correct_sum, x)
+            stats, start = {}, 0
+            for name, total in sums.items():
+                size = total.numel()
+                sq = self.sq_sum[start : start + size].view(total.shape)
+                start += size
+                stats[name] = _mean_stats(total, sq, self.total)
+            return stats

@@ -143,3 +143,24 @@ def test_bad_arguments():
         ),
     ):
         diffid_inputs(torch.rand(2, 1, 4, 4), torch.rand(2, 4, 3))
+
+
+def test_compute_stats_equal_per_image_mean_and_standard_error():
+    g = torch.Generator().manual_seed(3)
+    n, r, k = 7, 3, 4
+    ratios = [0.2, 0.5, 0.7]
+    clean = torch.rand(n, k, generator=g) + 1.0
+    perturbed = torch.rand(2, r, n, k, generator=g) * 2
+    target = torch.randint(0, k, (n,), generator=g)
+    metric = DiffID(ratios=ratios)
+    metric.update(clean[:3], perturbed[:, :, :3], target[:3])
+    metric.update(clean[3:], perturbed[:, :, 3:], target[3:])
+    stats, means = metric.compute_stats(), metric.compute()
+    assert set(stats) == set(means)
+    per_image = [diffid(clean[i : i + 1], perturbed[:, :, i : i + 1], target[i : i + 1], ratios) for i in range(n)]
+    for name in means:
+        values = torch.stack([p[name] for p in per_image]).double()
+        torch.testing.assert_close(stats[name]["mean"], means[name])
+        torch.testing.assert_close(stats[name]["mean"].double(), values.mean(0), rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(stats[name]["se"].double(), values.std(0) / n**0.5, rtol=1e-4, atol=1e-6)
+        assert int(stats[name]["n"]) == n

@@ -112,14 +112,14 @@ def diffid_inputs(
     return x * keep + mean * (1 - keep)
 
 
-def _diffid_update(
+def _diffid_values(
     clean_logits: Tensor,
     perturbed_logits: Tensor,
     target: Tensor,
     valid: Tensor | None = None,
     validate_args: bool = True,
-) -> tuple[Tensor, Tensor, Tensor]:
-    """``(sum of u (2, R), number correct (2, R), number of images)`` over the valid images of a batch."""
+) -> tuple[Tensor, Tensor]:
+    """Per image, ``u = z'_t / z_t`` and ``1[argmax z' = t]``, each ``(2, R, N')`` float64 over the valid images."""
     if validate_args:
         n = clean_logits.shape[0]
         if (
@@ -142,15 +142,26 @@ def _diffid_update(
     correct = (perturbed_logits.argmax(3) == target.view(1, 1, -1)).double()
     if valid is not None:
         ratio, correct = ratio[:, :, valid], correct[:, :, valid]
+    return ratio, correct
+
+
+def _diffid_update(
+    clean_logits: Tensor,
+    perturbed_logits: Tensor,
+    target: Tensor,
+    valid: Tensor | None = None,
+    validate_args: bool = True,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """``(sum of u (2, R), number correct (2, R), number of images)`` over the valid images of a batch."""
+    ratio, correct = _diffid_values(clean_logits, perturbed_logits, target, valid, validate_args)
     return ratio.sum(2), correct.sum(2), torch.tensor(ratio.shape[2], device=ratio.device)
 
 
-def _diffid_compute(
-    ratio_sum: Tensor, correct_sum: Tensor, total: Tensor, ratios: Sequence[float]
-) -> dict[str, Tensor]:
-    """Per-ratio curves and their scalars from the accumulated sums."""
-    x = torch.tensor(list(ratios), dtype=torch.float64, device=ratio_sum.device)
-    logit, acc = ratio_sum / total, correct_sum / total
+def _diffid_outputs(logit: Tensor, acc: Tensor, x: Tensor) -> dict[str, Tensor]:
+    """The curves ``(..., R)`` and scalars ``(...)`` from per-game values ``(2, ..., R)`` (float64, not cast).
+
+    Linear in ``logit`` and ``acc``: applied to per-image values it gives per-image outputs, to sums their sums.
+    """
     out = {
         "insertion_logit": logit[0],
         "deletion_logit": logit[1],
@@ -161,8 +172,24 @@ def _diffid_compute(
     }
     for name in ("logit", "acc"):
         curve = out[f"diffid_{name}"]
-        out[f"diffid_{name}_auc"] = torch.trapezoid(curve, x) if len(x) > 1 else curve.sum() * 0
-        out[f"diffid_{name}_mean"] = curve.mean()
+        out[f"diffid_{name}_auc"] = torch.trapezoid(curve, x, dim=-1) if len(x) > 1 else curve.sum(-1) * 0
+        out[f"diffid_{name}_mean"] = curve.mean(-1)
+    return out
+
+
+def _diffid_sq_sums(ratio: Tensor, correct: Tensor, ratios: Sequence[float]) -> dict[str, Tensor]:
+    """Per output, the sum over images of the squared per-image values (for the standard errors)."""
+    x = torch.tensor(list(ratios), dtype=torch.float64, device=ratio.device)
+    per_image = _diffid_outputs(ratio.transpose(1, 2), correct.transpose(1, 2), x)
+    return {name: value.square().sum(0) for name, value in per_image.items()}
+
+
+def _diffid_compute(
+    ratio_sum: Tensor, correct_sum: Tensor, total: Tensor, ratios: Sequence[float]
+) -> dict[str, Tensor]:
+    """Per-ratio curves and their scalars from the accumulated sums."""
+    x = torch.tensor(list(ratios), dtype=torch.float64, device=ratio_sum.device)
+    out = _diffid_outputs(ratio_sum / total, correct_sum / total, x)
     return {k: v.to(torch.get_default_dtype()) for k, v in out.items()}
 
 
