@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
@@ -12,7 +12,7 @@ from torchmetrics import Metric, MetricCollection
 from robattr import metrics as M
 from robattr.attacks import PGD, MapAttack, RandomSignPerturbation
 from robattr.attribution import Attribution, IntegratedGradients, attribution_map
-from robattr.checks import check_int
+from robattr.checks import check_choice, check_int
 from robattr.evaluation.base import EvaluationModule
 from robattr.evaluation.grids import attack_grid
 from robattr.metrics.functional import degenerate_maps
@@ -21,12 +21,14 @@ from robattr.metrics.functional.masks import topk_mask
 Attack = MapAttack
 VARIANTS = ("failed_as_one", "failed_excluded")
 RATES = ("failure_rate", "degenerate_rate", "degenerate_map_rate")
+DIV_METRIC = {"greedy": "div", "released": "div_released"}  # the collection entry of each top-k-div selection rule
 
 
-def metric_row_stats(name: str, metric: Metric) -> dict[str, float | int | None]:
+def metric_row_stats(name: str, metric: Metric, suffix: str = "") -> dict[str, float | int | None]:
     """``{name: mean, name_se: standard error, "n": count}`` of a metric, synced across processes.
 
-    A multi-output metric gives one pair of columns per output; the statistics come from ``compute_stats``.
+    A multi-output metric gives one pair of columns per output (its output name followed by ``suffix``); the
+    statistics come from ``compute_stats``.
     """
 
     def number(value: Any) -> float | None:
@@ -37,6 +39,7 @@ def metric_row_stats(name: str, metric: Metric) -> dict[str, float | int | None]
     outputs = {name: stats} if "mean" in stats else stats
     row: dict[str, Any] = {}
     for out, s in outputs.items():
+        out = out if out == name else out + suffix
         row[out], row[f"{out}_se"], row["n"] = number(s["mean"]), number(s["se"]), int(s["n"])
     return row
 
@@ -72,6 +75,10 @@ class AttributionRobustnessEvaluation(EvaluationModule):
         k: top-k size of the metrics (MNIST 100, Flower / ImageNet 1000).
         radii: LENS radii ``r`` (window ``2r + 1``).
         div_pool: candidate pool of top-k-div (``None``: every pixel; the LENS code used 600 on MNIST).
+        div_selections: top-k-div selection rules scored side by side: ``greedy`` (the definition of Kamath et al.,
+            columns ``topk_div``, ``lens_*_div_r{r}``) and ``released`` (the released LENS code's selection with its
+            flat-index windows, columns suffixed ``_released``, for comparison with published tables); see
+            ``docs/metrics.md``.
         pgd: optional PGD for the robust-accuracy row.
         output_dir: the run's directory for ``results.csv`` / ``results.json`` (default: the TensorBoard log
             directory); see :class:`EvaluationModule` for resuming and ``overwrite``.
@@ -116,6 +123,7 @@ class AttributionRobustnessEvaluation(EvaluationModule):
         k: int = 100,
         radii: list[int] = [1],  # noqa: B006 - jsonargparse needs a literal default
         div_pool: int | None = None,
+        div_selections: list[Literal["greedy", "released"]] = ["greedy"],  # noqa: B006 - jsonargparse literal default
         pgd: PGD | None = None,
         output_dir: str | None = None,
         num_vis: int = 8,
@@ -132,10 +140,17 @@ class AttributionRobustnessEvaluation(EvaluationModule):
         if not attacks:
             raise ValueError("Expected `attacks` to name at least one attack, but got {}")
         check_int("k", k, minimum=1)
+        if not div_selections or len(set(div_selections)) != len(div_selections):
+            raise ValueError(
+                f"Expected `div_selections` to list 'greedy' and / or 'released' once each, but got {div_selections!r}"
+            )
+        for selection in div_selections:
+            check_choice("div_selections", selection, ["greedy", "released"])
         if any(r < 0 for r in radii):
             raise ValueError(f"Expected every entry of `radii` to be a non-negative integer, but got {radii}")
         self.attributions, self.attacks = attributions, attacks
         self.k, self.radii, self.div_pool, self.pgd = k, list(radii), div_pool, pgd
+        self.div_selections = list(div_selections)
         pairs = [(m, a) for m in attributions for a in attacks] + [(m, "chance") for m in attributions]
         self.scores = nn.ModuleDict(
             {
@@ -165,22 +180,35 @@ class AttributionRobustnessEvaluation(EvaluationModule):
         for r in self.radii:
             metrics[f"lens_recall_r{r}"] = M.LENSRecall(k, radius=r)
             metrics[f"lens_prec_r{r}"] = M.LENSPrecision(k, radius=r)
-        # one multi-output metric: topk_div, lens_recall_div_r{r}, lens_prec_div_r{r}, one selection per map and radius
+        # one multi-output metric per selection rule: topk_div, lens_recall_div_r{r}, lens_prec_div_r{r}, one selection
+        # per map and radius; the released rule also takes the released code's flat-index windows
         div_radius = max(self.radii[0], 1) if self.radii else 1
-        metrics["div"] = M.TopKDivScores(k, radii=self.radii, topk_div_radius=div_radius, pool=pool)
+        for selection in self.div_selections:
+            metrics[DIV_METRIC[selection]] = M.TopKDivScores(
+                k,
+                radii=self.radii,
+                topk_div_radius=div_radius,
+                pool=pool,
+                flat_index=selection == "released",
+                selection=selection,
+            )
         return MetricCollection(metrics, compute_groups=False)
 
-    def _div_masks(self, maps: Tensor, scorable: Tensor) -> dict[int, Tensor]:
-        """The top-k-div selections ``{radius: (N, H, W)}`` of the scorable maps (empty masks for the others).
+    def _div_masks(self, maps: Tensor, scorable: Tensor) -> dict[str, dict[int, Tensor]]:
+        """The top-k-div selections ``{metric: {radius: (N, H, W)}}`` of the scorable maps (empty masks for the others).
 
-        Computed once per map and shared by every score collection and the picture.
+        Computed once per map and selection rule and shared by every score collection and the picture.
         """
-        div = next(iter(self.scores.values()))["div"]
-        masks = {r: torch.zeros_like(maps, dtype=torch.bool) for r in div.selection_radii}
-        if scorable.any():
-            for r, mask in div.select(maps[scorable]).items():
-                masks[r][scorable] = mask
-        return masks
+        collection = next(iter(self.scores.values()))
+        out = {}
+        for name in (DIV_METRIC[s] for s in self.div_selections):
+            div = collection[name]
+            masks = {r: torch.zeros_like(maps, dtype=torch.bool) for r in div.selection_radii}
+            if scorable.any():
+                for r, mask in div.select(maps[scorable]).items():
+                    masks[r][scorable] = mask
+            out[name] = masks
+        return out
 
     def evaluate_batch(self, x: Tensor, y: Tensor, valid: Tensor, batch_idx: int) -> None:
         correct = self.logits(x, batch_idx).argmax(1) == y
@@ -215,7 +243,8 @@ class AttributionRobustnessEvaluation(EvaluationModule):
                 scorable = ~(degenerate_maps(clean) | degenerate_maps(other))
                 self.chance_degenerate[m_name].update((~scorable).float())
                 masks = self._div_masks(clean, ~degenerate_maps(clean))
-                div = (masks, {r: mask.roll(1, 0) for r, mask in masks.items()})  # `other` is `clean` rolled
+                rolled = {name: {r: m.roll(1, 0) for r, m in by_r.items()} for name, by_r in masks.items()}
+                div = (masks, rolled)  # `other` is `clean` rolled
                 self._score(self._key(m_name, "chance", VARIANTS[0]), clean, other, scorable, div)
 
     def _score(self, key: str, clean: Tensor, adv: Tensor, keep: Tensor, div: tuple[dict, dict]) -> None:
@@ -223,9 +252,15 @@ class AttributionRobustnessEvaluation(EvaluationModule):
 
         ``div`` holds the top-k-div selections of ``clean`` and of ``adv`` (:meth:`_div_masks`).
         """
-        if keep.any():
-            clean_div, adv_div = ({r: mask[keep] for r, mask in masks.items()} for masks in div)
-            self.scores[key].update(clean[keep], adv[keep], clean_selection=clean_div, perturbed_selection=adv_div)
+        if not keep.any():
+            return
+        collection = self.scores[key]
+        for name, metric in collection.items():
+            if name in div[0]:
+                clean_div, adv_div = ({r: m[keep] for r, m in masks[name].items()} for masks in div)
+                metric.update(clean[keep], adv[keep], clean_selection=clean_div, perturbed_selection=adv_div)
+            else:
+                metric.update(clean[keep], adv[keep])
 
     def _log_pair(self, tag: str, x: Tensor, x_adv: Tensor, clean: Tensor, adv: Tensor, div: tuple[dict, dict]) -> None:
         n = min(self.num_vis, x.shape[0])
@@ -233,8 +268,10 @@ class AttributionRobustnessEvaluation(EvaluationModule):
         radius = max(self.radii[0], 1) if self.radii else 1
         masks = {
             f"top-{k}": (topk_mask(clean[:n], k, validate_args=False), topk_mask(adv[:n], k, validate_args=False)),
-            f"top-{k}-div (r={radius})": (div[0][radius][:n], div[1][radius][:n]),  # the selections scored
         }
+        for selection in self.div_selections:  # the selections scored
+            name, label = DIV_METRIC[selection], "" if selection == "greedy" else ", released"
+            masks[f"top-{k}-div (r={radius}{label})"] = (div[0][name][radius][:n], div[1][name][radius][:n])
         title = f"{tag}: first {n} attacked images of batch 1"
         picture = attack_grid(x[:n], x_adv[:n], clean[:n], adv[:n], masks, title=title)
         self.save_picture(f"attack/{tag}", picture)
@@ -244,6 +281,7 @@ class AttributionRobustnessEvaluation(EvaluationModule):
             "k": self.k,
             "radii": self.radii,
             "div_pool": self.div_pool,
+            "div_selections": self.div_selections,
             "attributions": list(self.attributions),
             "attacks": list(self.attacks),
         }
@@ -267,7 +305,7 @@ class AttributionRobustnessEvaluation(EvaluationModule):
                 row.update(stats)
             scores: dict[str, Any] = {}
             for name, metric in collection.items():
-                scores.update(metric_row_stats(name, metric))
+                scores.update(metric_row_stats(name, metric, "_released" if name == DIV_METRIC["released"] else ""))
             row["n"] = scores.pop("n", 0)
             row.update(scores)
             rows.append(row)

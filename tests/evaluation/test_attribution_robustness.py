@@ -278,3 +278,50 @@ def test_attack_grid_is_saved_as_a_png(tmp_path, checkpoint):
     evaluate_main(["--config", str(config), "--model.init_args.output_dir", str(tmp_path / "out"), *root(tmp_path)])
     png = Image.open(tmp_path / "out" / "grids" / "attack_saliency_random_sign.png")
     assert png.size[0] > 4 * 28 and png.size[1] > 8 * 28  # 4 columns, 8 labelled rows, enlarged cells
+
+
+def _job_rows(tmp_path: Path, name: str, **kwargs) -> list[dict]:
+    from robattr.attacks import RandomSignPerturbation
+
+    torch.manual_seed(0)
+    job = AttributionRobustnessEvaluation(
+        net=MnistCNN(num_classes=4),
+        attributions={"saliency": Saliency()},
+        attacks={"random_sign": RandomSignPerturbation(eps=0.1)},
+        k=20,
+        radii=[1, 2],
+        num_images=8,
+        num_vis=0,
+        output_dir=str(tmp_path / name),
+        **kwargs,
+    )
+    data = SyntheticImages(num_classes=4, train_size=8, val_size=0, test_size=16, eval_batch_size=8)
+    trainer = Trainer(logger=False, inference_mode=False, enable_progress_bar=False, enable_model_summary=False)
+    torch.manual_seed(0)
+    trainer.test(job, data)
+    return read_results(job.run_dir / "results.json")[1]
+
+
+def test_released_top_k_div_is_scored_beside_the_greedy_one(tmp_path):
+    from robattr.metrics.functional import topk_div_mask
+
+    greedy = _job_rows(tmp_path, "greedy")
+    both = _job_rows(tmp_path, "both", div_selections=["greedy", "released"])
+    div_columns = [c for c in greedy[0] if "div" in c]
+    for g, b in zip(greedy, both):
+        assert {c: g.get(c) for c in div_columns} == {c: b.get(c) for c in div_columns}  # greedy columns unchanged
+        if g["attack"] != "none":
+            assert {"topk_div_released", "lens_recall_div_r2_released", "lens_prec_div_r1_released_se"} <= set(b)
+    # the two rules pick different pixels on these maps, so the released columns are their own numbers
+    maps = torch.rand(4, 28, 28)
+    assert not torch.equal(topk_div_mask(maps, 20, 1), topk_div_mask(maps, 20, 1, selection="released"))
+
+
+def test_div_selections_must_be_known_and_unique():
+    with pytest.raises(
+        ValueError, match=whole("Expected `div_selections` to be one of ['greedy', 'released'], but got 'best'")
+    ):
+        AttributionRobustnessEvaluation(net=MnistCNN(), div_selections=["best"])
+    message = "Expected `div_selections` to list 'greedy' and / or 'released' once each, but got ['greedy', 'greedy']"
+    with pytest.raises(ValueError, match=whole(message)):
+        AttributionRobustnessEvaluation(net=MnistCNN(), div_selections=["greedy", "greedy"])
