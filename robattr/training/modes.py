@@ -12,7 +12,24 @@ from robattr.training.classifier import ClassifierModule, reduce_batch
 
 
 class NaturalTraining(ClassifierModule):
-    """Natural training: minimise ``CE(f(x), y)``. Takes every argument of :class:`ClassifierModule`."""
+    """Natural training: minimise ``CE(f(x), y)``. Takes every argument of :class:`ClassifierModule`.
+
+    Example:
+        One optimisation step by hand on random digits (``robattr-train fit`` or ``Trainer.fit`` do the loop):
+
+        >>> import torch
+        >>> from robattr.models import MnistCNN
+        >>> from robattr.attacks import PGD
+        >>> _ = torch.manual_seed(0)
+        >>> module = NaturalTraining(MnistCNN(), val_attack=PGD(eps=0.3, step_size=0.1, steps=2))
+        >>> optimizer = module.configure_optimizers()
+        >>> x, y = torch.rand(8, 1, 28, 28), torch.arange(8)
+        >>> loss, logits, extra = module.compute_loss(x, y)
+        >>> loss.backward()
+        >>> optimizer.step()
+        >>> logits.shape, bool(loss.isfinite()), extra
+        (torch.Size([8, 10]), True, {})
+    """
 
 
 class PGDTraining(ClassifierModule):
@@ -24,6 +41,22 @@ class PGDTraining(ClassifierModule):
     Args:
         attack: the inner maximisation (RAR's MNIST config: eps 0.3, 40 steps of 0.01, random start).
         **kwargs: see :class:`ClassifierModule`.
+
+    Example:
+        One optimisation step on random digits: the loss is the cross-entropy at the attacked images.
+
+        >>> import torch
+        >>> from robattr.models import MnistCNN
+        >>> _ = torch.manual_seed(0)
+        >>> module = PGDTraining(MnistCNN(), attack=PGD(eps=0.3, step_size=0.1, steps=3))
+        >>> optimizer = module.configure_optimizers()
+        >>> x, y = torch.rand(8, 1, 28, 28), torch.arange(8)
+        >>> loss, logits_adv, _ = module.compute_loss(x, y)
+        >>> loss.backward()
+        >>> optimizer.step()
+        >>> clean_loss = torch.nn.functional.cross_entropy(module.net(x), y)
+        >>> logits_adv.shape, bool(loss > clean_loss)  # the attack raised the loss
+        (torch.Size([8, 10]), True)
     """
 
     def __init__(self, net: nn.Module, attack: PGD, **kwargs) -> None:
@@ -73,6 +106,22 @@ class IGNormTraining(_IGRegularised):
         ig_steps: IG points ``m`` of the training loss (RAR: 50).
         approx_factor: the inner maximisation uses ``m / approx_factor`` points (RAR: 5 on MNIST, 10 on Flower).
         **kwargs: see :class:`ClassifierModule`; RAR's code sums over the batch (``loss_reduction: sum``).
+
+    Example:
+        One optimisation step on random digits, with a 2-point training IG and a 1-point IG in the inner attack:
+
+        >>> import torch
+        >>> from robattr.models import MnistCNN
+        >>> _ = torch.manual_seed(0)
+        >>> attack = PGD(eps=0.3, step_size=0.15, steps=2, keep_best=False)
+        >>> module = IGNormTraining(MnistCNN(), attack=attack, lam=1.0, ig_steps=2, approx_factor=2)
+        >>> optimizer = module.configure_optimizers()
+        >>> x, y = torch.rand(4, 1, 28, 28), torch.arange(4)
+        >>> loss, logits, extra = module.compute_loss(x, y)
+        >>> loss.backward()  # through the input gradients of the IG term (double backprop)
+        >>> optimizer.step()
+        >>> sorted(extra), bool(torch.isclose(loss, extra["ce"] + 1.0 * extra["ig_norm"]))
+        (['ce', 'ig_norm'], True)
     """
 
     def __init__(
@@ -105,6 +154,22 @@ class IGSumNormTraining(_IGRegularised):
         ig_steps: IG points ``m`` of the training loss (RAR: 50).
         approx_factor: the inner maximisation uses ``m / approx_factor`` points.
         **kwargs: see :class:`ClassifierModule`; RAR's code sums over the batch (``loss_reduction: sum``).
+
+    Example:
+        One optimisation step on random digits, with a 2-point training IG and a 1-point IG in the inner attack:
+
+        >>> import torch
+        >>> from robattr.models import MnistCNN
+        >>> _ = torch.manual_seed(0)
+        >>> attack = PGD(eps=0.3, step_size=0.15, steps=2, keep_best=False)
+        >>> module = IGSumNormTraining(MnistCNN(), attack=attack, beta=0.1, ig_steps=2, approx_factor=2)
+        >>> optimizer = module.configure_optimizers()
+        >>> x, y = torch.rand(4, 1, 28, 28), torch.arange(4)
+        >>> loss, logits_adv, _ = module.compute_loss(x, y)
+        >>> loss.backward()  # through the input gradients of the IG term (double backprop)
+        >>> optimizer.step()
+        >>> logits_adv.shape, bool(loss.isfinite())
+        (torch.Size([4, 10]), True)
     """
 
     def __init__(
