@@ -12,7 +12,6 @@ ChannelReduction = Literal["abs_sum", "sum", "max_abs"]
 """How :func:`attribution_map` reduces the channels of an attribution (not a batch reduction like the metrics'
 ``reduction="mean"``)."""
 CHANNEL_REDUCTIONS: tuple[str, ...] = ("abs_sum", "sum", "max_abs")
-Reduction = ChannelReduction  # former name, kept for imports written before the rename; use ChannelReduction
 
 
 def attribution_map(
