@@ -207,6 +207,10 @@ class PGD:
         x = self._step.clip(self._step.random_init(x0), x0) if self.random_start and self.eps > 0 else x0.clone()
         best_x, best_loss = x.clone(), torch.full((x0.shape[0],), -float("inf"), device=x0.device)
         for i in range(self.steps + 1):
+            if i == self.steps and i > 0 and not self.keep_best and self.restarts == 1:
+                # the last iterate is returned as it is: its loss would only rank restarts (one loss_fn call saved,
+                # a whole coarse IG for RAR's inner maximisation)
+                return x.detach(), torch.zeros(x0.shape[0], device=x0.device)
             x.requires_grad_(True)
             loss = loss_fn(model, x, y)
             if loss.shape != (x0.shape[0],):
