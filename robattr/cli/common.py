@@ -12,13 +12,16 @@ Example:
 
 from __future__ import annotations
 
+import argparse
+import logging
 import os
 import re
 import sys
+import warnings
 from collections.abc import Callable
 from typing import Any, NoReturn
 
-from jsonargparse import Namespace
+from jsonargparse import DefaultHelpFormatter, Namespace
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch import Trainer
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
@@ -111,6 +114,31 @@ def _argument_path(keys: list[tuple[int, str]]) -> str:
     return ".".join(k for _, k in keys)
 
 
+# Lightning's start-up banners (device info, advertising tips): true, and printed by every command
+_BANNERS = ("GPU available:", "TPU available:", "HPU available:", "\U0001f4a1 Tip:")
+# warnings robattr's jobs trigger on purpose or that say nothing a user can act on
+_HARMLESS_WARNINGS = (
+    r".*isinstance\(treespec, LeafSpec\)` is deprecated.*",  # torch's pytree deprecation inside Lightning
+    r".*does not have many workers which may be a bottleneck.*",  # in-memory MNIST-5k needs no workers
+    r"Checkpoint directory .* exists and is not empty.*",  # robattr-train checks run directories itself
+)
+
+
+class _DropBanners(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(_BANNERS)
+
+
+def quiet_console() -> None:
+    """Silence Lightning's device banner and tips and the known harmless warnings, for the commands' process only."""
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _DropBanners) for f in logger.filters):
+            logger.addFilter(_DropBanners())
+    for pattern in _HARMLESS_WARNINGS:
+        warnings.filterwarnings("ignore", message=pattern)
+
+
 class RobattrTrainer(Trainer):
     """Lightning's Trainer with the batch limits typed ``int | float`` (integer first) for the command line.
 
@@ -118,6 +146,13 @@ class RobattrTrainer(Trainer):
     ``float | int``, so jsonargparse turned a YAML or command-line ``1`` into ``1.0`` and a "one batch" smoke test
     ran the whole set. With the integer first, ``1`` stays one batch and ``1.0`` stays 100 %. Everything else is
     :class:`lightning.pytorch.Trainer`.
+
+    Args:
+        limit_train_batches: training batches per epoch: an integer is a number of batches, a float a fraction.
+        limit_val_batches: validation batches: an integer is a number of batches, a float a fraction.
+        limit_test_batches: test batches: an integer is a number of batches, a float a fraction.
+        limit_predict_batches: prediction batches: an integer is a number of batches, a float a fraction.
+        **kwargs: every other argument of :class:`lightning.pytorch.Trainer`.
     """
 
     def __init__(
@@ -138,8 +173,95 @@ class RobattrTrainer(Trainer):
         )
 
 
+HELP_ENV = "ROBATTR_HELP"
+"""Set to ``full`` for ``--help`` with every Trainer flag and every known subclass."""
+
+# Trainer flags --help shows; every other one is accepted all the same
+SHOWN_TRAINER_FLAGS = frozenset(
+    {"accelerator", "devices", "strategy", "num_nodes", "precision", "logger", "callbacks", "max_epochs", "max_steps",
+     "limit_train_batches", "limit_val_batches", "limit_test_batches", "val_check_interval", "log_every_n_steps",
+     "enable_progress_bar", "enable_model_summary", "default_root_dir", "plugins"}
+)  # fmt: skip
+TRAINER_HEADING = (
+    "Lightning Trainer (the usual flags; every Trainer argument is accepted as --trainer.NAME, see "
+    f"https://lightning.ai/docs/pytorch/stable/common/trainer.html#trainer-flags; {HELP_ENV}=full lists them)"
+)
+
+
+# group headings that describe a base class instead of what the group takes
+_HEADINGS = {
+    "Customize every aspect of training via flags": TRAINER_HEADING,
+    "Lightning's Trainer": TRAINER_HEADING,
+    "A DataModule standardizes": "The data: a robattr.data datamodule (--data.help CLASS lists its arguments)",
+    "Base class for all neural network modules": "The network: an nn.Module (--model.help CLASS lists its arguments)",
+    "Perform one evaluation epoch over the test set": "Trainer.test options",
+    "Base LightningModule of every training mode": "The training mode (--model.help CLASS lists its arguments)",
+    "Base class of the evaluation jobs": "The evaluation job (--model.help CLASS lists its arguments)",
+}
+
+
+def full_help() -> bool:
+    """Whether ``ROBATTR_HELP=full`` asks ``--help`` for every flag."""
+    return os.environ.get(HELP_ENV, "").strip().lower() == "full"
+
+
+_shown_trainer_flags: frozenset[str] = SHOWN_TRAINER_FLAGS  # set by the running CLI (an evaluation has no epochs)
+
+
+def _hidden(action: argparse.Action) -> bool:
+    parts = str(action.dest).split(".")
+    if full_help():
+        return False
+    if parts[0] == "weights_only":  # a checkpoint-loading detail of Lightning's
+        return True
+    return parts[0] == "trainer" and len(parts) > 1 and parts[1] not in _shown_trainer_flags
+
+
+def _shorten_subclasses(text: str) -> str:
+    """Keep robattr's classes in a ``known subclasses:`` list (``nn.Module`` has hundreds in torch alone)."""
+    match = re.search(r"known subclasses: ([^)]*)", text)
+    if match is None or full_help():
+        return text
+    names = [n.strip() for n in match[1].split(",")]
+    ours = [n for n in names if n.startswith("robattr.")]
+    kept = [n for n in ours if n.startswith("robattr.models.")] or ours or names[:3]  # networks: robattr's models
+    if len(kept) < len(names):
+        kept.append(f"... ({len(names) - len(kept)} more: any class path; {HELP_ENV}=full lists them)")
+    return text[: match.start(1)] + ", ".join(kept) + text[match.end(1) :]
+
+
+class RobattrHelpFormatter(DefaultHelpFormatter):
+    """``--help`` that shows what a job takes: the usual Trainer flags, robattr's classes, descriptions as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        return "".join(indent + line for line in text.splitlines(keepends=True))
+
+    def add_argument(self, action: argparse.Action) -> None:
+        if not _hidden(action):
+            super().add_argument(action)
+
+    def _format_usage(self, usage: Any, actions: Any, *args: Any, **kwargs: Any) -> str:
+        return super()._format_usage(usage, [a for a in actions if not _hidden(a)], *args, **kwargs)
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        return _shorten_subclasses(super()._get_help_string(action))
+
+    def start_section(self, heading: str | None) -> None:
+        if heading and not full_help():
+            heading = next((new for old, new in _HEADINGS.items() if heading.startswith(old)), heading)
+        super().start_section(heading)
+
+
 class RobattrParser(LightningArgumentParser):
-    """LightningCLI's parser whose errors are one readable line (full text with ``ROBATTR_DEBUG=1``)."""
+    """LightningCLI's parser whose errors are one readable line (full text with ``ROBATTR_DEBUG=1``).
+
+    Its ``--help`` (:class:`RobattrHelpFormatter`) lists the usual Trainer flags only and robattr's classes among
+    the known subclasses of an argument; ``ROBATTR_HELP=full`` shows everything.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", RobattrHelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str, ex: Exception | None = None) -> NoReturn:
         if debug_mode() or not self.exit_on_error:
@@ -162,7 +284,12 @@ class RobattrCLI(LightningCLI):
     start-up error.
     """
 
+    shown_trainer_flags: frozenset[str] = SHOWN_TRAINER_FLAGS
+    """The Trainer flags ``--help`` lists (all are accepted)."""
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        global _shown_trainer_flags
+        _shown_trainer_flags = self.shown_trainer_flags
         kwargs.setdefault("auto_configure_optimizers", False)
         kwargs.setdefault("seed_everything_default", 0)
         kwargs.setdefault("parser_class", RobattrParser)
@@ -245,6 +372,7 @@ def error_message(err: BaseException) -> str | None:
 def console_main(run: Callable[[list[str] | None], Any], args: list[str] | None = None) -> None:
     """Run ``run(args)`` as a console command: readable one-line errors, exit status 2 (input) or 1 (job stopped)."""
     prog = os.path.basename(sys.argv[0]) or "robattr"
+    quiet_console()
     try:
         run(args)
     except Exception as err:
@@ -260,14 +388,17 @@ def console_main(run: Callable[[list[str] | None], Any], args: list[str] | None 
 
 __all__ = [
     "DEBUG_ENV",
+    "HELP_ENV",
     "TRAINER_DEFAULTS",
     "JobError",
     "RobattrCLI",
+    "RobattrHelpFormatter",
     "RobattrParser",
     "RobattrTrainer",
     "condense_parser_error",
     "console_main",
     "debug_mode",
     "error_message",
+    "quiet_console",
     "root_cause",
 ]

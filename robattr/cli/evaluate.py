@@ -13,13 +13,14 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 from typing import Any
 
 from lightning.pytorch import LightningDataModule
 from lightning.pytorch.cli import LightningArgumentParser
 
+import robattr.data  # noqa: F401 - lists robattr's datamodules in --help
+import robattr.models  # noqa: F401 - lists robattr's networks in --help
 from robattr.cli.common import TRAINER_DEFAULTS, RobattrCLI, console_main
 from robattr.cli.neurons import JOBS, add_job_arguments, prepare_job, run_job
 from robattr.evaluation.base import EvaluationModule
@@ -36,6 +37,10 @@ class EvaluateCLI(RobattrCLI):
     """
 
     result: dict[str, Any] | None = None
+    shown_trainer_flags = frozenset(
+        {"accelerator", "devices", "strategy", "num_nodes", "precision", "logger", "callbacks", "limit_test_batches",
+         "enable_progress_bar", "default_root_dir"}
+    )  # fmt: skip
     _neuron_started = False
 
     @staticmethod
@@ -102,7 +107,7 @@ def run(args: list[str] | None = None) -> EvaluateCLI:
         subclass_mode_data=True,
         trainer_defaults={**TRAINER_DEFAULTS, "max_epochs": 1},
         save_config_kwargs={"overwrite": True},
-        parser_kwargs={"description": __doc__, "formatter_class": argparse.RawDescriptionHelpFormatter},
+        parser_kwargs={"description": __doc__},
         args=argv,
     )
 

@@ -17,20 +17,23 @@ not fit or would silently replace it). SIGTERM or Ctrl-C save a resumable ``last
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import Any
 
 import torch
 import yaml
+from jsonargparse import Namespace
 from lightning.fabric.plugins import TorchCheckpointIO
 from lightning.pytorch import LightningDataModule, Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser
+from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_info
 
+import robattr.data  # noqa: F401 - lists robattr's datamodules in --help
 from robattr.cli.common import TRAINER_DEFAULTS, JobError, RobattrCLI, console_main
 from robattr.training import ClassifierModule
+from robattr.training.callbacks import EpochSummary
 from robattr.training.checkpointing import AtomicCheckpointIO, SaveOnInterrupt, remove_partial_files
 
 # hyperparameters a resumed run cannot change: the weights or the optimizer state of the checkpoint would not fit
@@ -54,9 +57,9 @@ def _flatten(value: Any, prefix: str) -> dict[str, Any]:
     return {prefix: value}
 
 
-def checkpoint_model_config(path: str | Path) -> dict[str, Any] | None:
+def checkpoint_model_config(checkpoint: dict[str, Any]) -> dict[str, Any] | None:
     """The ``model`` config (``class_path`` / ``init_args``) a checkpoint was trained with, ``None`` if unrecorded."""
-    hparams = torch.load(path, map_location="cpu", weights_only=False).get("hyper_parameters") or {}
+    hparams = checkpoint.get("hyper_parameters") or {}
     if "_class_path" not in hparams:
         return None
     init_args = {k: v for k, v in hparams.items() if not k.startswith("_")}
@@ -86,6 +89,16 @@ class TrainCLI(RobattrCLI):
             "them and start over (without it such a fit refuses)",
         )
 
+    def _prepare_subcommand_parser(self, klass: type, subcommand: str, **kwargs: Any) -> LightningArgumentParser:
+        parser = super()._prepare_subcommand_parser(klass, subcommand, **kwargs)
+        for action in parser._actions:
+            if action.dest == "ckpt_path":
+                action.help = (
+                    "checkpoint to start from: a file, or `last` (the newest last*.ckpt in the run's checkpoint "
+                    "directories; fit starts a new run when there is none)"
+                )
+        return parser
+
     def _parse_ckpt_path(self) -> None:
         """Keep the command line: LightningCLI would parse the checkpoint's hyperparameters over it (see resume)."""
 
@@ -93,8 +106,12 @@ class TrainCLI(RobattrCLI):
         trainer = super().instantiate_trainer(**kwargs)
         if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:  # not a writer the user configured
             trainer.strategy.checkpoint_io = AtomicCheckpointIO()
-        trainer.callbacks.append(SaveOnInterrupt())
+        trainer.callbacks.extend([SaveOnInterrupt(), EpochSummary()])
         return trainer
+
+    def before_instantiate_classes(self) -> None:
+        if self.subcommand in ("validate", "test"):  # the training run's config.yaml stays the fit's
+            self.save_config_kwargs = {**self.save_config_kwargs, "config_filename": f"config_{self.subcommand}.yaml"}
 
     # --- checkpoint directories and resume ------------------------------------------------------------------------
 
@@ -141,8 +158,8 @@ class TrainCLI(RobattrCLI):
             "--trainer.callbacks), or pass --overwrite true to delete them and start over"
         )
 
-    def _check_resume(self, subcommand: str, ckpt: Path) -> None:
-        saved = checkpoint_model_config(ckpt)
+    def _check_resume(self, subcommand: str, ckpt: Path, checkpoint: dict[str, Any]) -> None:
+        saved = checkpoint_model_config(checkpoint)
         if saved is None:
             return
         current = yaml.safe_load(self._parser(subcommand).dump(self.config[subcommand], skip_none=False))["model"]
@@ -169,7 +186,23 @@ class TrainCLI(RobattrCLI):
         elif ckpt is not None:
             if not ckpt.is_file():
                 raise RunDirectoryError(f"Expected `ckpt_path` to be an existing checkpoint file, but got '{ckpt}'")
-            self._check_resume(subcommand, ckpt)
+            checkpoint = torch.load(ckpt, map_location="cpu", weights_only=False)
+            self._check_resume(subcommand, ckpt, checkpoint)
+            if subcommand != "fit":
+                self._log_into_training_run(subcommand, checkpoint)
+
+    def _log_into_training_run(self, subcommand: str, checkpoint: dict[str, Any]) -> None:
+        """``test`` / ``validate`` of a checkpoint log into the TensorBoard run that trained it, not a new one."""
+        logger, config = self.trainer.logger, self.config[subcommand].trainer.logger
+        log_dir = (checkpoint.get("robattr") or {}).get("log_dir")
+        if not isinstance(logger, TensorBoardLogger) or not isinstance(config, Namespace) or not log_dir:
+            return
+        init_args = config.get("init_args", Namespace()).as_dict()
+        same_family = Path(log_dir).parent.resolve() == Path(logger.root_dir).resolve()
+        if init_args.get("version") is not None or not same_family or not Path(log_dir).is_dir():
+            return  # a version chosen on purpose, another logger, or a moved run: log as configured
+        self.trainer.logger = TensorBoardLogger(**{**init_args, "version": Path(log_dir).name})
+        rank_zero_info(f"Logging {subcommand} results into the training run {log_dir}")
 
     def before_fit(self) -> None:
         self._prepare_checkpoints("fit")
@@ -201,7 +234,7 @@ def run(args: list[str] | None = None) -> TrainCLI:
         subclass_mode_data=True,
         trainer_defaults=TRAINER_DEFAULTS,
         save_config_kwargs={"overwrite": True},
-        parser_kwargs={"description": __doc__, "formatter_class": argparse.RawDescriptionHelpFormatter},
+        parser_kwargs={"description": __doc__},
         args=args,
     )
 

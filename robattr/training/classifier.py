@@ -14,7 +14,7 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from robattr.attacks import PGD
 from robattr.attribution import IntegratedGradients, attribution_map
-from robattr.checks import check_bool, check_choice, check_int
+from robattr.checks import check_bool, check_choice, check_int, check_optional_int
 from robattr.training.guards import NonFiniteError, first_non_finite
 
 LossReduction = Literal["mean", "sum"]
@@ -38,7 +38,13 @@ class ClassifierModule(LightningModule):
         num_classes: number of classes (for the accuracy metrics).
         optimizer: optimizer factory (LightningCLI ``class_path`` / ``init_args``), default ``torch.optim.Adam``.
         lr_scheduler: optional scheduler factory, stepped every optimizer step.
-        val_attack: PGD used for the ``val/pgd_acc`` and ``test/pgd_acc`` metrics (``None``: skip).
+        val_attack: PGD of the ``val/pgd_acc`` metric, and of ``test/pgd_acc`` unless ``test_attack`` is given
+            (``None``: skip).
+        val_attack_batches: attack only the first this many validation batches (``val/pgd_acc`` is then the PGD
+            accuracy of those images; ``val/acc`` always covers the whole validation set). ``None``: every batch.
+            A PGD of 40 steps on every validation image costs more than a training epoch of a small CNN.
+        test_attack: PGD of ``test/pgd_acc`` (``None``: ``val_attack``), so validation can use a cheaper attack
+            than the reported test number.
         loss_reduction: ``mean`` or ``sum`` of the per-sample losses over the batch.
         num_vis: images in the IG map grid (0 disables it).
         vis_ig_steps: IG steps for the map grid.
@@ -66,6 +72,8 @@ class ClassifierModule(LightningModule):
         vis_ig_steps: int = 50,
         eps_warmup_steps: int = 0,
         check_finite_grads: bool = False,
+        val_attack_batches: int | None = None,
+        test_attack: PGD | None = None,
     ) -> None:
         super().__init__()
         check_choice("loss_reduction", loss_reduction, ["mean", "sum"])
@@ -74,11 +82,14 @@ class ClassifierModule(LightningModule):
         check_int("num_vis", num_vis, minimum=0)
         check_int("vis_ig_steps", vis_ig_steps, minimum=1)
         check_bool("check_finite_grads", check_finite_grads)
+        check_optional_int("val_attack_batches", val_attack_batches, minimum=1)
         self.save_hyperparameters(logger=False)
         self.net = net
         self.optimizer_factory = optimizer
         self.scheduler_factory = lr_scheduler
         self.val_attack = val_attack
+        self.val_attack_batches = val_attack_batches
+        self.test_attack = test_attack
         self.loss_reduction = loss_reduction
         self.num_vis = num_vis
         self.eps_warmup_steps = eps_warmup_steps
@@ -150,27 +161,30 @@ class ClassifierModule(LightningModule):
                 f"{self._STOP_HINT}"
             )
 
-    def _eval_step(self, batch: tuple[Tensor, Tensor], stage: str) -> None:
+    def _eval_step(self, batch: tuple[Tensor, Tensor], stage: str, batch_idx: int = 0) -> None:
         x, y = batch[0], batch[1]
         acc, pgd_acc = (self.val_acc, self.val_pgd_acc) if stage == "val" else (self.test_acc, self.test_pgd_acc)
         with torch.no_grad():
             logits = self.net(x)
         acc(logits, y)
         self.log(f"{stage}/acc", acc, prog_bar=True)
-        if self.val_attack is not None:
-            with torch.enable_grad():
-                x_adv = self.val_attack(self.net, x, y)
-            with torch.no_grad():
-                pgd_acc(self.net(x_adv), y)
-            self.log(f"{stage}/pgd_acc", pgd_acc, prog_bar=True)
+        attack = self.val_attack if stage == "val" else (self.test_attack or self.val_attack)
+        limited = stage == "val" and self.val_attack_batches is not None and batch_idx >= self.val_attack_batches
+        if attack is None or limited:
+            return
+        with torch.enable_grad():
+            x_adv = attack(self.net, x, y)
+        with torch.no_grad():
+            pgd_acc(self.net(x_adv), y)
+        self.log(f"{stage}/pgd_acc", pgd_acc, prog_bar=True)
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         if batch_idx == 0 and self._vis_batch is None and self.num_vis > 0:
             self._vis_batch = (batch[0][: self.num_vis].detach().clone(), batch[1][: self.num_vis].detach().clone())
-        self._eval_step(batch, "val")
+        self._eval_step(batch, "val", batch_idx)
 
     def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        self._eval_step(batch, "test")
+        self._eval_step(batch, "test", batch_idx)
 
     def on_validation_epoch_end(self) -> None:
         if self._vis_batch is None or self.trainer.sanity_checking or not self.trainer.is_global_zero:
@@ -185,6 +199,12 @@ class ClassifierModule(LightningModule):
         heat = maps.unsqueeze(1).expand(-1, 3, -1, -1)
         grid = torchvision.utils.make_grid(torch.cat([images, heat]).cpu(), nrow=x.shape[0], pad_value=1.0)
         experiment.add_image("val/ig_maps", grid, self.global_step)
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        # where this run logs: `robattr-train test --ckpt_path ...` adds its numbers to the same TensorBoard run
+        log_dir = getattr(self._trainer.logger, "log_dir", None) if self._trainer is not None else None
+        if log_dir:
+            checkpoint["robattr"] = {"log_dir": str(log_dir)}
 
     def configure_optimizers(self):
         optimizer = self.optimizer_factory(self.parameters())
