@@ -8,11 +8,12 @@ from robattr.cli.evaluate import main as evaluate_main
 from robattr.cli.train import run as train_main
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-TRAIN = sorted(p for d in ("mnist5k", "mnist", "flower17") for p in (CONFIGS / d).glob("*.yaml"))
+TRAINING_DIRS = ("mnist5k", "mnist5k/reproduction", "mnist", "flower17")
+TRAIN = sorted(p for d in TRAINING_DIRS for p in (CONFIGS / d).glob("*.yaml"))
 EVAL = sorted((CONFIGS / "eval").glob("*.yaml"))
 
 
-@pytest.mark.parametrize("path", TRAIN, ids=lambda p: f"{p.parent.name}/{p.name}")
+@pytest.mark.parametrize("path", TRAIN, ids=lambda p: str(p.relative_to(CONFIGS)))
 def test_training_config_parses(path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         train_main(["fit", "--config", str(path), "--print_config"])
