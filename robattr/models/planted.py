@@ -1,4 +1,4 @@
-"""A CNN with hand-set, checkable units (spec ``neuron-explanations.md`` section 7.3)."""
+"""A CNN with hand-set, checkable units: a ground truth for Network Dissection and its corruption (docs/neurons.md)."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ class PlantedUnitCNN(nn.Module):
     off, so attacks can switch it on.
 
     Args:
-        gain: the fragile unit's checkerboard gain ``g`` (12 in the spec).
+        gain: the fragile unit's checkerboard gain ``g`` (default 12).
         negative_slope: slope of the leaky ReLU (0.01).
 
     Example:

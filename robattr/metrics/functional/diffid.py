@@ -11,7 +11,8 @@ on them, and hands the logits to :func:`diffid` (or :class:`robattr.metrics.Diff
    ``1[argmax z' = t]``, averaged over images;
 4. ``DiffID_logit(r) = mean u(insertion, r) - mean u(deletion, r)`` and ``DiffID_acc(r)`` likewise, with two scalars
    each: the trapezoid area over the ratios (x axis in ratio units, so 0.8 wide for 0.1..0.9) and the plain mean of
-   the per-ratio values. The papers report "the AUC"; which convention they used is not known (spec section 9.1).
+   the per-ratio values. The papers report "the AUC"; which convention they used is not known
+   (docs/recalibration.md, section 4).
 
 Deviations from the released evaluator: pixels are removed whole (the code ranks the ``3 H W`` channel elements with
 the channels of a pixel sharing one score, so ``n_r`` can split a pixel), ties are broken deterministically (the code
