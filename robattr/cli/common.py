@@ -342,17 +342,21 @@ def root_cause(err: BaseException) -> BaseException:
 
 
 def _raised_in(err: BaseException) -> str | None:
-    """``module.Class`` of the object whose method raised ``err`` (the ``__init__`` that rejected an argument)."""
+    """``module.Class`` of the robattr object whose method raised ``err`` (the ``__init__`` that rejected an argument).
+
+    The innermost frame with a ``self`` of a robattr class outside :mod:`robattr.cli` (a check helper such as
+    :func:`robattr.checks.check_real` has no ``self``; its caller has).
+    """
+    frames = []
     tb = err.__traceback__
-    while tb is not None and tb.tb_next is not None:
+    while tb is not None:
+        frames.append(tb.tb_frame)
         tb = tb.tb_next
-    if tb is None:
-        return None
-    owner = tb.tb_frame.f_locals.get("self")
-    if owner is None:
-        return None
-    cls = type(owner)
-    return f"{cls.__module__}.{cls.__qualname__}"
+    for frame in reversed(frames):
+        cls = type(frame.f_locals.get("self"))
+        if cls.__module__.startswith("robattr.") and not cls.__module__.startswith("robattr.cli"):
+            return f"{cls.__module__}.{cls.__qualname__}"
+    return None
 
 
 def error_message(err: BaseException) -> str | None:

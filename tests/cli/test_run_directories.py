@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 from pathlib import Path
 
@@ -14,6 +15,28 @@ from robattr.cli.train import run as train
 
 ROOT = Path(__file__).resolve().parents[2]
 NATURAL = str(ROOT / "configs/mnist5k/natural_quick.yaml")
+
+
+class Lines(logging.Handler):
+    """Records of Lightning's rank-zero logger (which may not propagate to pytest's caplog)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+@pytest.fixture
+def rank_zero_lines():
+    logger = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    handler, level = Lines(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    yield handler.lines
+    logger.removeHandler(handler)
+    logger.setLevel(level)
 
 
 def args(tmp_path: Path, *extra: str, steps: int = 2) -> list[str]:
@@ -68,16 +91,16 @@ def test_ckpt_path_last_without_a_checkpoint_starts_a_new_run(tmp_path):
 
 
 @pytest.mark.slow
-def test_resume_applies_the_command_line_and_says_what_changed(tmp_path, caplog):
+def test_resume_applies_the_command_line_and_says_what_changed(tmp_path, rank_zero_lines):
     train(args(tmp_path))
     assert saved(tmp_path)["hyper_parameters"]["val_attack"]["init_args"]["steps"] == 2
-    with caplog.at_level("INFO"):
-        cli = train(args(tmp_path, "--ckpt_path", "last", "--model.init_args.val_attack.init_args.steps", "3",
-                         "--model.init_args.loss_reduction", "sum", steps=3))  # fmt: skip
+    cli = train(args(tmp_path, "--ckpt_path", "last", "--model.init_args.val_attack.init_args.steps", "3",
+                     "--model.init_args.loss_reduction", "sum", steps=3))  # fmt: skip
+    text = "\n".join(rank_zero_lines)
     assert cli.model.val_attack.steps == 3 and cli.model.loss_reduction == "sum"  # not the checkpoint's values
     assert cli.trainer.global_step == 3
-    assert "--model.init_args.val_attack.init_args.steps: 2 -> 3" in caplog.text
-    assert "--model.init_args.loss_reduction: 'mean' -> 'sum'" in caplog.text
+    assert "--model.init_args.val_attack.init_args.steps: 2 -> 3" in text
+    assert "--model.init_args.loss_reduction: 'mean' -> 'sum'" in text
     assert saved(tmp_path)["hyper_parameters"]["val_attack"]["init_args"]["steps"] == 3
 
 

@@ -37,6 +37,28 @@ class Digits(LightningDataModule):
     val_dataloader = test_dataloader = train_dataloader
 
 
+class Lines(logging.Handler):
+    """Records of Lightning's rank-zero logger (which may not propagate to pytest's caplog)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+@pytest.fixture
+def rank_zero_lines():
+    logger = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    handler, level = Lines(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    yield handler.lines
+    logger.removeHandler(handler)
+    logger.setLevel(level)
+
+
 def trainer(**kwargs) -> Trainer:
     defaults = dict(logger=False, enable_checkpointing=False, enable_model_summary=False, inference_mode=False)
     return Trainer(accelerator="cpu", **{"enable_progress_bar": False, **defaults, **kwargs})
@@ -69,21 +91,19 @@ def test_bad_val_attack_batches():
         NaturalTraining(MnistCNN(), val_attack_batches=0)
 
 
-def test_one_summary_line_per_epoch_without_a_progress_bar(caplog):
+def test_one_summary_line_per_epoch_without_a_progress_bar(rank_zero_lines):
     module = NaturalTraining(MnistCNN(), num_vis=0)
-    with caplog.at_level(logging.INFO):
-        trainer(max_epochs=2, callbacks=[EpochSummary()], limit_train_batches=2).fit(module, Digits())
-    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("epoch ")]
+    trainer(max_epochs=2, callbacks=[EpochSummary()], limit_train_batches=2).fit(module, Digits())
+    lines = [line for line in rank_zero_lines if line.startswith("epoch ")]
     assert len(lines) == 2
     number = r"\d+\.\d{4}"
     expected = rf"epoch 2/2  step 4  train/loss {number}  train/acc {number}  val/acc {number}  \(\d+ s\)"
     assert re.fullmatch(expected, lines[1]), lines[1]
-    caplog.clear()
-    with caplog.at_level(logging.INFO):
-        trainer(max_epochs=1, callbacks=[EpochSummary()], limit_train_batches=2, enable_progress_bar=True).fit(
-            NaturalTraining(MnistCNN(), num_vis=0), Digits()
-        )
-    assert not [r for r in caplog.records if r.getMessage().startswith("epoch ")]  # the bar shows it
+    rank_zero_lines.clear()
+    trainer(max_epochs=1, callbacks=[EpochSummary()], limit_train_batches=2, enable_progress_bar=True).fit(
+        NaturalTraining(MnistCNN(), num_vis=0), Digits()
+    )
+    assert not [line for line in rank_zero_lines if line.startswith("epoch ")]  # the bar shows it
 
 
 def test_summary_line_skips_what_was_not_logged():
