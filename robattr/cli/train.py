@@ -251,3 +251,7 @@ def main(args: list[str] | None = None) -> None:
 
 
 __all__ = ["RunDirectoryError", "TrainCLI", "checkpoint_model_config", "main", "model_config_changes", "run"]
+
+
+if __name__ == "__main__":  # python -m robattr.cli.train (without this guard the module ran nothing and exited 0)
+    main()
