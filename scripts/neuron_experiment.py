@@ -96,20 +96,23 @@ def noise_section(model, ds, dissection, clean, seeds: list[int]) -> tuple[list[
         ("gaussian", "uniform", "bernoulli"), SIGMAS, ("lossless", "jpeg"), seeds
     ):
         noise = NoiseCorruption(kind, sigma=sigma, storage=storage, seed=seed)
-        rows.append(_in_tmp(lambda out: _noise_run(model, ds, dissection, clean, noise, out)))
+        rows.append(_in_tmp(lambda out, noise=noise: _noise_run(model, ds, dissection, clean, noise, out)))
     groups = defaultdict(list)
     for r in rows:
         groups[(r["kind"], r["sigma"], r["storage"])].append(r)
     lines = [
-        "| noise | sigma | storage | units changed (of 6) | robust units changed (of 5) | fragile unit: label (IoU) per seed "
+        "| noise | sigma | storage | units changed (of 6) "
+        "| robust units changed (of 5) | fragile unit: label (IoU) per seed "
         "| interpretable units no longer interpretable | mean IoU change | accuracy |",
         "|---|---:|---|---:|---:|---|---:|---:|---:|",
     ]
     for (kind, sigma, storage), rs in groups.items():
         fragile = ", ".join(f"{r['fragile_label']} ({r['fragile_score']:.3f})" for r in rs)
         lines.append(
-            f"| {kind} | {sigma} | {storage} | {_fmt(_mean([r['changed/all'] for r in rs]))} | {_fmt(_mean([r['robust_changed'] for r in rs]))} "
-            f"| {fragile} | {_fmt(_mean([r['lost/interpretable'] for r in rs]))} | {_fmt(_mean([r['iou_change/all'] for r in rs]), False)} "
+            f"| {kind} | {sigma} | {storage} | {_fmt(_mean([r['changed/all'] for r in rs]))} "
+            f"| {_fmt(_mean([r['robust_changed'] for r in rs]))} "
+            f"| {fragile} | {_fmt(_mean([r['lost/interpretable'] for r in rs]))} "
+            f"| {_fmt(_mean([r['iou_change/all'] for r in rs]), False)} "
             f"| {_fmt(_mean([r['accuracy'] for r in rs]))} |"
         )
     return rows, "\n".join(lines)
@@ -120,10 +123,14 @@ def attack_section(model, ds, dissection, clean) -> tuple[list[dict], str]:
     for unit, eps in itertools.product(range(clean.num_units), EPS):
         for target in [c for c in COLOURS if c != clean.label_name(unit)]:
             attack = ConceptAttack(unit=unit, target=target, target_category="color", eps=eps)
-            rows.append(_in_tmp(lambda out: run_attack(model, ds, dissection, attack, out, clean=clean, write=False)))
+            rows.append(
+                _in_tmp(
+                    lambda out, attack=attack: run_attack(model, ds, dissection, attack, out, clean=clean, write=False)
+                )
+            )
         rows.append(
             _in_tmp(
-                lambda out: run_attack(
+                lambda out, unit=unit, eps=eps: run_attack(
                     model, ds, dissection, ConceptAttack(unit=unit, eps=eps), out, clean=clean, write=False
                 )
             )
@@ -131,7 +138,8 @@ def attack_section(model, ds, dissection, clean) -> tuple[list[dict], str]:
     jpeg = ConceptAttack(unit=1, target="green", target_category="color", eps=4 / 255, storage="jpeg")
     rows.append(_in_tmp(lambda out: run_attack(model, ds, dissection, jpeg, out, clean=clean, write=False)))
     lines = [
-        "| unit (clean label) | variant | eps | success | poisoned fraction (mean) | success among pairs with < 10% poisoned |",
+        "| unit (clean label) | variant | eps | success | poisoned fraction (mean) "
+        "| success among pairs with < 10% poisoned |",
         "|---|---|---:|---:|---:|---:|",
     ]
     for unit, eps in itertools.product(range(clean.num_units), EPS):
@@ -146,14 +154,16 @@ def attack_section(model, ds, dissection, clean) -> tuple[list[dict], str]:
             ]
             small = [r for r in rs if r["attack/poisoned_fraction"] < 0.10]
             lines.append(
-                f"| {unit} ({clean.label_name(unit)}) | {variant} | {round(eps * 255)}/255 | {sum(r['attack/success'] for r in rs)}/{len(rs)} "
+                f"| {unit} ({clean.label_name(unit)}) | {variant} | {round(eps * 255)}/255 "
+                f"| {sum(r['attack/success'] for r in rs)}/{len(rs)} "
                 f"| {_fmt(_mean([r['attack/poisoned_fraction'] for r in rs]))} "
                 f"| {sum(r['attack/success'] for r in small)}/{len(small)} |"
             )
     r = rows[-1]
     lines.append("")
     lines.append(
-        f"JPEG storage, unit 1 red -> green at 4/255: new label {r['attack/new_label']}, success {r['attack/success']}, "
+        f"JPEG storage, unit 1 red -> green at 4/255: new label {r['attack/new_label']},"
+        f" success {r['attack/success']}, "
         f"poisoned {_fmt(r['attack/poisoned_fraction'])}."
     )
     return rows, "\n".join(lines)
@@ -163,7 +173,9 @@ def unit_section(model, ds, dissection, clean) -> tuple[list[dict], str]:
     rows = []
     for unit, target in itertools.permutations(range(clean.num_units), 2):
         attack = UnitAttack(unit=unit, target_unit=target, eps=4 / 255)
-        rows.append(_in_tmp(lambda out: run_attack(model, ds, dissection, attack, out, clean=clean, write=False)))
+        rows.append(
+            _in_tmp(lambda out, attack=attack: run_attack(model, ds, dissection, attack, out, clean=clean, write=False))
+        )
     lines = [
         "| unit (clean label) | took the target unit's label | label changed | poisoned fraction (mean) |",
         "|---|---:|---:|---:|",
@@ -171,7 +183,8 @@ def unit_section(model, ds, dissection, clean) -> tuple[list[dict], str]:
     for unit in range(clean.num_units):
         rs = [r for r in rows if r["attack/unit"] == unit]
         lines.append(
-            f"| {unit} ({clean.label_name(unit)}) | {sum(r['attack/label_of_target_unit_taken'] for r in rs)}/{len(rs)} "
+            f"| {unit} ({clean.label_name(unit)}) "
+            f"| {sum(r['attack/label_of_target_unit_taken'] for r in rs)}/{len(rs)} "
             f"| {sum(r['attack/new_label'] != r['attack/source_label'] for r in rs)}/{len(rs)} "
             f"| {_fmt(_mean([r['attack/poisoned_fraction'] for r in rs]))} |"
         )
@@ -183,17 +196,21 @@ def exemplar_section(model, ds, dissection, clean) -> tuple[list[dict], str]:
     pairs = [(1, 3), (0, 3), (1, 2), (3, 1)]
     for (unit, target), eps in itertools.product(pairs, (4 / 255, 8 / 255, 16 / 255)):
         attack = ExemplarAttack(unit=unit, target_unit=target, n_images=10, k=10, eps=eps)
-        m = _in_tmp(lambda out: run_attack(model, ds, dissection, attack, out, clean=clean, write=False))
+        m = _in_tmp(lambda out, attack=attack: run_attack(model, ds, dissection, attack, out, clean=clean, write=False))
         m["target_unit"] = target
         rows.append(m)
     lines = [
-        "| source unit -> target unit | eps | new top-10 shared with old | with target's | poisoned images | NetDissect label after |",
+        "| source unit -> target unit | eps | new top-10 shared with old | with target's | poisoned images "
+        "| NetDissect label after |",
         "|---|---:|---:|---:|---:|---|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['attack/unit']} ({r['attack/source_label']}) -> {r['target_unit']} ({clean.label_name(r['target_unit'])}) "
-            f"| {round(r['attack/eps'] * 255)}/255 | {_fmt(r['exemplars/overlap_with_clean'])} | {_fmt(r['exemplars/overlap_with_target'])} "
+            ""
+            f"| {r['attack/unit']} ({r['attack/source_label']}) -> {r['target_unit']}"
+            f" ({clean.label_name(r['target_unit'])}) "
+            f"| {round(r['attack/eps'] * 255)}/255 | {_fmt(r['exemplars/overlap_with_clean'])} "
+            f"| {_fmt(r['exemplars/overlap_with_target'])} "
             f"| {r['attack/poisoned_images']} | {r['attack/new_label']} |"
         )
     return rows, "\n".join(lines)
@@ -210,12 +227,17 @@ def resnet_section(ds, seeds: list[int]) -> tuple[list[dict], str]:
             if sigma == 0.0 and storage == "lossless":
                 continue  # identical images: nothing can change
             noise = NoiseCorruption("gaussian", sigma=sigma, storage=storage, seed=seed)
-            m = _in_tmp(lambda out: run_noise(model, ds, dissection, noise, out, clean=clean, write=False))
+            m = _in_tmp(
+                lambda out, dissection=dissection, noise=noise, clean=clean: run_noise(
+                    model, ds, dissection, noise, out, clean=clean, write=False
+                )
+            )
             m["layer"] = layer
             m["interpretable_clean"] = int(clean.interpretable.sum())
             rows.append(m)
     lines = [
-        "| layer | units | interpretable (clean) | sigma | storage | units changed | interpretable changed | lost interpretability |",
+        "| layer | units | interpretable (clean) | sigma | storage | units changed | interpretable changed "
+        "| lost interpretability |",
         "|---|---:|---:|---:|---|---:|---:|---:|",
     ]
     groups = defaultdict(list)
@@ -223,8 +245,10 @@ def resnet_section(ds, seeds: list[int]) -> tuple[list[dict], str]:
         groups[(r["layer"], r["noise/sigma"], r["noise/storage"])].append(r)
     for (layer, sigma, storage), rs in groups.items():
         lines.append(
-            f"| {layer.split('.')[-1]} | {int(rs[0]['noise/units/all'])} | {rs[0]['interpretable_clean']} | {sigma} | {storage} "
-            f"| {_fmt(_mean([r['noise/changed/all'] for r in rs]))} | {_fmt(_mean([r['noise/changed/interpretable'] for r in rs]))} "
+            f"| {layer.split('.')[-1]} | {int(rs[0]['noise/units/all'])} "
+            f"| {rs[0]['interpretable_clean']} | {sigma} | {storage} "
+            f"| {_fmt(_mean([r['noise/changed/all'] for r in rs]))} "
+            f"| {_fmt(_mean([r['noise/changed/interpretable'] for r in rs]))} "
             f"| {_fmt(_mean([r['noise/lost/interpretable'] for r in rs]))} |"
         )
     return rows, "\n".join(lines)

@@ -28,7 +28,7 @@ def model_device(model: nn.Module) -> torch.device:
 
 
 def model_dtype(model: nn.Module) -> torch.dtype:
-    """The dtype of the model's first floating-point parameter (float32 for a model with none): inputs are cast to it."""
+    """The dtype of the model's first floating-point parameter (float32 for none): inputs are cast to it."""
     for tensor in model.parameters():
         if tensor.is_floating_point():
             return tensor.dtype

@@ -83,7 +83,8 @@ def test_bad_arguments(tmp_path):
         TorchvisionClassifier("resnet18", weights_path=str(tmp_path / "missing.pth"))
     with pytest.raises(
         ValueError,
-        match=r"^Expected `name` to be one of \['flower_resnet', 'mnist_cnn', 'resnet18', 'resnet34', 'resnet50', 'vgg16'\], but got 'lenet'$",
+        match=r"^Expected `name` to be one of \['flower_resnet', 'mnist_cnn', 'resnet18', "
+        r"'resnet34', 'resnet50', 'vgg16'\], but got 'lenet'$",
     ):
         create_model("lenet")
     with pytest.raises(ValueError, match=r"^Expected `beta` to be a positive float, but got 0$"):
@@ -91,7 +92,8 @@ def test_bad_arguments(tmp_path):
             pass
     with pytest.raises(
         ValueError,
-        match=r"^Expected `model` to contain SwitchableReLU activations \(call robattr.models.make_switchable first\), but got none in Linear$",
+        match=r"^Expected `model` to contain SwitchableReLU activations \(call robattr.models.make_switchable first\)"
+        r", but got none in Linear$",
     ):
         with softplus_surrogate(nn.Linear(2, 2)):
             pass
