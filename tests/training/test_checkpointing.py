@@ -48,10 +48,16 @@ def test_leftovers_of_killed_saves_are_removed(tmp_path):
 
 
 def test_a_signal_during_a_save_is_delivered_after_it():
-    done = []
-    with pytest.raises(KeyboardInterrupt):
-        with deferred_signals():
-            signal.raise_signal(signal.SIGINT)  # Ctrl-C in the middle of torch.save
-            done.append("the save finished")
-    assert done == ["the save finished"]
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    # A process started in the background of a non-interactive shell (as CI may start pytest) inherits SIGINT as
+    # ignored, and Python then installs no KeyboardInterrupt handler: install it for this test.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        done = []
+        with pytest.raises(KeyboardInterrupt):
+            with deferred_signals():
+                signal.raise_signal(signal.SIGINT)  # Ctrl-C in the middle of torch.save
+                done.append("the save finished")
+        assert done == ["the save finished"]
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, previous)
