@@ -81,9 +81,21 @@ def test_diverging_training_exits_1_naming_the_step_and_saves_no_non_finite_weig
     assert all(all_finite(path) for path in saved), saved
 
 
+def _default_sigint() -> None:
+    # A pytest started in the background of a non-interactive shell (as CI may start it) has SIGINT ignored, and a
+    # child inherits that: give the training process the SIGINT of an interactive user, whose Ctrl-C it must handle.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def launch(args: list[str], cwd: Path, **extra: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, *args], cwd=cwd, env=env(**extra), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        [sys.executable, *args],
+        cwd=cwd,
+        env=env(**extra),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=_default_sigint,  # the test process runs no threads at this point
     )
 
 
