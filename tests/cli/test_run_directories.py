@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import re
 from pathlib import Path
 
@@ -15,28 +14,6 @@ from robattr.cli.train import run as train
 
 ROOT = Path(__file__).resolve().parents[2]
 NATURAL = str(ROOT / "configs/mnist5k/natural_quick.yaml")
-
-
-class Lines(logging.Handler):
-    """Records of Lightning's rank-zero logger (which may not propagate to pytest's caplog)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.INFO)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(record.getMessage())
-
-
-@pytest.fixture
-def rank_zero_lines():
-    logger = logging.getLogger("lightning.pytorch.utilities.rank_zero")
-    handler, level = Lines(), logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    yield handler.lines
-    logger.removeHandler(handler)
-    logger.setLevel(level)
 
 
 def args(tmp_path: Path, *extra: str, steps: int = 2) -> list[str]:

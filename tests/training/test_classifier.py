@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import re
 
 import pytest
@@ -35,28 +34,6 @@ class Digits(LightningDataModule):
         return DataLoader(TensorDataset(self.x, self.y), batch_size=8)
 
     val_dataloader = test_dataloader = train_dataloader
-
-
-class Lines(logging.Handler):
-    """Records of Lightning's rank-zero logger (which may not propagate to pytest's caplog)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.INFO)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(record.getMessage())
-
-
-@pytest.fixture
-def rank_zero_lines():
-    logger = logging.getLogger("lightning.pytorch.utilities.rank_zero")
-    handler, level = Lines(), logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    yield handler.lines
-    logger.removeHandler(handler)
-    logger.setLevel(level)
 
 
 def trainer(**kwargs) -> Trainer:
