@@ -158,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="benchmarks/results", help="folder for results.json and results.md")
     parser.add_argument("--only", nargs="*", default=None, help=f"a subset of {sorted(BENCHMARKS)}")
     args = parser.parse_args(argv)
+    Path(args.out).mkdir(parents=True, exist_ok=True)  # an unusable --out fails now, not after the first benchmark
     start = time.perf_counter()
     info, results = run_all(args.quick, args.device, args.only, Path(args.out))
     info["total_seconds"] = f"{time.perf_counter() - start:.1f}"
